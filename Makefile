@@ -1,0 +1,89 @@
+# The two commands a newcomer needs: `make book` and `make test`. Both create the environment if needed.
+# Everything else is documented in README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+# Fixed thread counts and hash seed: the stored notebook outputs depend on them.
+export PYTHONHASHSEED := 0
+export OMP_NUM_THREADS := 2
+export MKL_NUM_THREADS := 2
+export MPLBACKEND := Agg
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+export JUPYTER_PLATFORM_DIRS := 1
+
+.PHONY: help env book test lint unit nbval build-strict links execute student lab clean benchmarks
+
+help:
+	@echo "make book        set up .venv if needed and build the site into _build/html"
+	@echo "make test        set up .venv if needed and run every check (lint, unit, nbval, strict build, links)"
+	@echo "make execute     re-run every notebook in place (outputs stored; a second run shows no diff)"
+	@echo "make student     write student versions of the notebooks (solutions removed) to _build/student"
+	@echo "make benchmarks  run the scripts in benchmarks/ (slow; not part of make test)"
+	@echo "make lab         open JupyterLab on notebooks/"
+	@echo "make clean       remove build outputs (keeps .venv; 'make distclean' removes it too)"
+
+# The environment: rebuilt when requirements.txt or pyproject.toml change.
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
+	@touch $(STAMP)
+
+env: $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . --quiet
+	@echo "Open $(CURDIR)/_build/html/index.html in a browser."
+
+test: $(STAMP)
+	@failed=0; \
+	for step in lint unit nbval build-strict links; do \
+	  echo "=== make $$step ==="; \
+	  $(MAKE) --no-print-directory $$step || { echo "*** $$step FAILED"; failed=1; }; \
+	done; \
+	if [ $$failed -ne 0 ]; then echo "make test: some checks failed"; exit 1; fi; \
+	echo "make test: all checks passed"
+
+lint: $(STAMP)
+	$(BIN)/ruff check llmbook tests benchmarks scripts notebooks
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+nbval: $(STAMP)
+	$(BIN)/python -m pytest -q --nbval $(NOTEBOOKS) --sanitize-with .nbval_sanitize.cfg -p no:cacheprovider
+
+build-strict: $(STAMP)
+	rm -rf _build/html _build/.doctrees
+	$(BIN)/jupyter-book build . -W -n --keep-going
+
+links: $(STAMP)
+	$(BIN)/python scripts/check_site.py _build/html
+
+execute: $(STAMP)
+	@for nb in $(NOTEBOOKS); do \
+	  echo "executing $$nb"; \
+	  $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=600 --ExecutePreprocessor.record_timing=False "$$nb" || exit 1; \
+	  $(BIN)/python scripts/clean_notebook.py "$$nb" || exit 1; \
+	done
+
+student: $(STAMP)
+	$(BIN)/python scripts/make_student_version.py notebooks _build/student
+
+benchmarks: $(STAMP)
+	@for b in benchmarks/*.py; do echo "=== $$b ==="; $(BIN)/python "$$b" || exit 1; done
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks
+
+clean:
+	rm -rf _build .pytest_cache .ruff_cache
+	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,270 @@
+"""A decoder-only Transformer (a small GPT), written from scratch (chapters 5 and 6).
+
+The names follow the text: ``queries``, ``keys``, ``values``, ``d_model``, ``n_heads``.
+Shapes are given in comments as (batch, time, channels) = (B, T, C).
+
+The model is a stack of identical blocks between an embedding layer and an output projection:
+
+    token ids -> token embedding (+ position information) -> N x TransformerBlock -> LayerNorm -> logits
+
+Every block is pre-norm: ``x = x + attention(norm(x))`` then ``x = x + feed_forward(norm(x))``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from llmbook.utils import check_int, check_probability
+
+POSITIONAL_KINDS = ("learned", "sinusoidal", "none")
+ATTENTION_KINDS = ("scratch", "builtin")
+
+
+def causal_mask(n_positions: int, device=None) -> torch.Tensor:
+    """Boolean (T, T) matrix that is True where position i may attend to position j, i.e. j <= i."""
+    check_int("n_positions", n_positions, minimum=1)
+    return torch.ones(n_positions, n_positions, dtype=torch.bool, device=device).tril()
+
+
+def scaled_dot_product_attention(
+    queries: torch.Tensor,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    mask: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """softmax(Q K^T / sqrt(d_k)) V, written out step by step.
+
+    Shapes: queries (..., T_q, d_k), keys (..., T_k, d_k), values (..., T_k, d_v); ``mask`` is a
+    boolean tensor broadcastable to (..., T_q, T_k) that is True where attention is allowed.
+    Returns ``(outputs, weights)`` with outputs (..., T_q, d_v) and weights (..., T_q, T_k); each row
+    of ``weights`` sums to 1.
+    """
+    for name, tensor in (("queries", queries), ("keys", keys), ("values", values)):
+        if not isinstance(tensor, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+        if tensor.dim() < 2:
+            raise ValueError(f"{name} must have shape (..., time, dim), got {tuple(tensor.shape)}")
+    if queries.shape[-1] != keys.shape[-1]:
+        raise ValueError(
+            f"queries and keys must have the same last dimension d_k, got {queries.shape[-1]} and {keys.shape[-1]}"
+        )
+    if keys.shape[-2] != values.shape[-2]:
+        raise ValueError(
+            "keys and values must have the same number of positions T_k, "
+            f"got {keys.shape[-2]} and {values.shape[-2]}"
+        )
+    d_k = queries.shape[-1]
+    scores = queries @ keys.transpose(-2, -1) / math.sqrt(d_k)  # (..., T_q, T_k)
+    if mask is not None:
+        if mask.dtype != torch.bool:
+            raise TypeError(f"mask must be a boolean tensor (True = may attend), got dtype {mask.dtype}")
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)  # each row sums to 1
+    return weights @ values, weights
+
+
+def sinusoidal_positions(n_positions: int, d_model: int) -> torch.Tensor:
+    """The fixed sinusoidal position encodings of the original Transformer, shape (n_positions, d_model).
+
+    PE[pos, 2i] = sin(pos / 10000^(2i/d_model)) and PE[pos, 2i+1] = cos(pos / 10000^(2i/d_model)).
+    """
+    check_int("n_positions", n_positions, minimum=1)
+    check_int("d_model", d_model, minimum=2)
+    if d_model % 2:
+        raise ValueError(f"d_model must be even for sinusoidal positions, got {d_model}")
+    positions = torch.arange(n_positions, dtype=torch.float32).unsqueeze(1)  # (T, 1)
+    frequencies = torch.exp(-math.log(10000.0) * torch.arange(0, d_model, 2, dtype=torch.float32) / d_model)
+    encoding = torch.zeros(n_positions, d_model)
+    encoding[:, 0::2] = torch.sin(positions * frequencies)
+    encoding[:, 1::2] = torch.cos(positions * frequencies)
+    return encoding
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head self-attention: ``n_heads`` attention heads of width ``d_model // n_heads`` in parallel.
+
+    With ``causal=True`` position t attends only to positions 0..t (a decoder / GPT). With
+    ``attention="builtin"`` the core uses ``torch.nn.functional.scaled_dot_product_attention``
+    instead of the from-scratch version; the result is the same up to rounding.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, causal: bool = True, dropout: float = 0.0,
+                 attention: str = "scratch"):
+        super().__init__()
+        check_int("d_model", d_model, minimum=1)
+        check_int("n_heads", n_heads, minimum=1)
+        if d_model % n_heads:
+            raise ValueError(f"n_heads must divide d_model, got d_model={d_model} and n_heads={n_heads}")
+        check_probability("dropout", dropout)
+        if attention not in ATTENTION_KINDS:
+            raise ValueError(f"attention must be one of {ATTENTION_KINDS}, got {attention!r}")
+        self.d_model, self.n_heads, self.d_head = d_model, n_heads, d_model // n_heads
+        self.causal, self.attention = causal, attention
+        self.qkv = nn.Linear(d_model, 3 * d_model)  # queries, keys and values in one matrix multiply
+        self.out = nn.Linear(d_model, d_model)
+        self.dropout = nn.Dropout(dropout)
+        self.last_weights: torch.Tensor | None = None  # (B, n_heads, T, T), kept when asked for
+
+    def forward(self, x: torch.Tensor, keep_weights: bool = False) -> torch.Tensor:
+        if x.dim() != 3 or x.shape[-1] != self.d_model:
+            raise ValueError(f"x must have shape (batch, time, {self.d_model}), got {tuple(x.shape)}")
+        batch, time, _ = x.shape
+        queries, keys, values = self.qkv(x).split(self.d_model, dim=-1)  # each (B, T, C)
+        # (B, T, C) -> (B, n_heads, T, d_head): every head attends independently
+        queries, keys, values = (
+            t.view(batch, time, self.n_heads, self.d_head).transpose(1, 2) for t in (queries, keys, values)
+        )
+        if self.attention == "builtin" and not keep_weights:
+            heads = F.scaled_dot_product_attention(
+                queries, keys, values, is_causal=self.causal,
+                dropout_p=self.dropout.p if self.training else 0.0,
+            )
+        else:
+            mask = causal_mask(time, device=x.device) if self.causal else None
+            heads, weights = scaled_dot_product_attention(queries, keys, values, mask)
+            self.last_weights = weights.detach() if keep_weights else None
+            if self.training and self.dropout.p > 0:
+                heads = self.dropout(weights) @ values
+        merged = heads.transpose(1, 2).reshape(batch, time, self.d_model)  # concatenate the heads
+        return self.out(merged)
+
+
+class FeedForward(nn.Module):
+    """Position-wise feed-forward layer: Linear(d_model -> d_ff), GELU, Linear(d_ff -> d_model).
+
+    It is applied to every position separately and identically.
+    """
+
+    def __init__(self, d_model: int, d_ff: int | None = None, dropout: float = 0.0):
+        super().__init__()
+        check_int("d_model", d_model, minimum=1)
+        d_ff = 4 * d_model if d_ff is None else check_int("d_ff", d_ff, minimum=1)
+        check_probability("dropout", dropout)
+        self.up = nn.Linear(d_model, d_ff)
+        self.down = nn.Linear(d_ff, d_model)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.down(F.gelu(self.up(x))))
+
+
+class TransformerBlock(nn.Module):
+    """One pre-norm Transformer block: attention and feed-forward, each inside a residual connection."""
+
+    def __init__(self, d_model: int, n_heads: int, d_ff: int | None = None, dropout: float = 0.0,
+                 causal: bool = True, attention: str = "scratch"):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(d_model)
+        self.attn = MultiHeadAttention(d_model, n_heads, causal=causal, dropout=dropout, attention=attention)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.ffn = FeedForward(d_model, d_ff, dropout=dropout)
+
+    def forward(self, x: torch.Tensor, keep_weights: bool = False) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x), keep_weights=keep_weights)  # tokens exchange information
+        x = x + self.ffn(self.norm2(x))  # each position is transformed on its own
+        return x
+
+
+@dataclass
+class GPTConfig:
+    """Sizes of a small GPT. The defaults train in well under a minute on a laptop CPU."""
+
+    vocab_size: int
+    n_ctx: int = 64
+    d_model: int = 64
+    n_layers: int = 2
+    n_heads: int = 4
+    d_ff: int | None = None
+    dropout: float = 0.0
+    positional: str = "learned"
+    attention: str = "scratch"
+    tie_weights: bool = True
+
+    def __post_init__(self):
+        check_int("vocab_size", self.vocab_size, minimum=1)
+        check_int("n_ctx", self.n_ctx, minimum=1)
+        check_int("d_model", self.d_model, minimum=1)
+        check_int("n_layers", self.n_layers, minimum=0)
+        check_int("n_heads", self.n_heads, minimum=1)
+        if self.d_model % self.n_heads:
+            raise ValueError(f"n_heads must divide d_model, got d_model={self.d_model} and n_heads={self.n_heads}")
+        if self.positional not in POSITIONAL_KINDS:
+            raise ValueError(f"positional must be one of {POSITIONAL_KINDS}, got {self.positional!r}")
+        if self.attention not in ATTENTION_KINDS:
+            raise ValueError(f"attention must be one of {ATTENTION_KINDS}, got {self.attention!r}")
+        check_probability("dropout", self.dropout)
+
+
+class GPT(nn.Module):
+    """A decoder-only Transformer language model: it predicts the next token at every position."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        if not isinstance(config, GPTConfig):
+            raise TypeError(f"config must be a GPTConfig, got {type(config).__name__}")
+        self.config = c = config
+        self.token_embedding = nn.Embedding(c.vocab_size, c.d_model)
+        if c.positional == "learned":
+            self.position_embedding = nn.Embedding(c.n_ctx, c.d_model)
+        else:
+            self.position_embedding = None
+            table = sinusoidal_positions(c.n_ctx, c.d_model) if c.positional == "sinusoidal" else None
+            self.register_buffer("position_table", table, persistent=False)
+        self.dropout = nn.Dropout(c.dropout)
+        self.blocks = nn.ModuleList(
+            TransformerBlock(c.d_model, c.n_heads, c.d_ff, c.dropout, causal=True, attention=c.attention)
+            for _ in range(c.n_layers)
+        )
+        self.final_norm = nn.LayerNorm(c.d_model)
+        self.lm_head = nn.Linear(c.d_model, c.vocab_size, bias=False)
+        if c.tie_weights:
+            self.lm_head.weight = self.token_embedding.weight  # one matrix for input and output
+        self.apply(self._init_weights)
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def forward(self, token_ids: torch.Tensor, targets: torch.Tensor | None = None,
+                keep_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Return ``(logits, loss)``: logits (B, T, vocab); loss is the mean cross-entropy if targets are given."""
+        if not isinstance(token_ids, torch.Tensor) or token_ids.dim() != 2:
+            raise ValueError(f"token_ids must be a (batch, time) tensor of ints, got {getattr(token_ids, 'shape', token_ids)}")
+        if token_ids.dtype not in (torch.int64, torch.int32):
+            raise TypeError(f"token_ids must hold integers, got dtype {token_ids.dtype}")
+        batch, time = token_ids.shape
+        if time > self.config.n_ctx:
+            raise ValueError(f"sequence length {time} exceeds the context size n_ctx={self.config.n_ctx}")
+        if token_ids.numel() and (token_ids.min() < 0 or token_ids.max() >= self.config.vocab_size):
+            raise ValueError(f"token ids must lie in [0, {self.config.vocab_size}), "
+                             f"got values from {int(token_ids.min())} to {int(token_ids.max())}")
+        x = self.token_embedding(token_ids)  # (B, T, C)
+        if self.position_embedding is not None:
+            x = x + self.position_embedding(torch.arange(time, device=token_ids.device))
+        elif self.position_table is not None:
+            x = x + self.position_table[:time]
+        x = self.dropout(x)
+        for block in self.blocks:
+            x = block(x, keep_weights=keep_weights)
+        logits = self.lm_head(self.final_norm(x))  # (B, T, vocab)
+        loss = None
+        if targets is not None:
+            if targets.shape != token_ids.shape:
+                raise ValueError(f"targets must have the same shape as token_ids {tuple(token_ids.shape)}, "
+                                 f"got {tuple(targets.shape)}")
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        return logits, loss
+
+    def attention_weights(self) -> list[torch.Tensor]:
+        """Attention weights of every block from the last forward pass run with ``keep_weights=True``."""
+        return [block.attn.last_weights for block in self.blocks if block.attn.last_weights is not None]

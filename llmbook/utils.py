@@ -1,0 +1,97 @@
+"""Reproducibility and argument-checking helpers used by every chapter."""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+from collections.abc import Sequence
+
+import numpy as np
+
+DEFAULT_THREADS = 2
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python's, NumPy's and (if installed) PyTorch's random number generators."""
+    check_int("seed", seed, minimum=0)
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency, but keep this usable without it
+        return
+    torch.manual_seed(seed)
+
+
+def setup(seed: int = 0, threads: int = DEFAULT_THREADS) -> dict:
+    """Make a notebook reproducible: seed every generator and fix the number of CPU threads.
+
+    The stored outputs of the book were produced with ``threads=2``; a different count can change
+    the last digits of floating-point sums. Returns a small dict describing the settings.
+    """
+    check_int("threads", threads, minimum=1)
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    set_seed(seed)
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass  # can only be set once per process, before any parallel work; it is harmless to skip
+    torch.use_deterministic_algorithms(True)
+    return {"seed": seed, "threads": torch.get_num_threads(), "python": platform.python_version(),
+            "numpy": np.__version__, "torch": torch.__version__.split("+")[0]}
+
+
+def count_parameters(model, trainable_only: bool = False) -> int:
+    """Number of scalar parameters in a ``torch.nn.Module``."""
+    if not hasattr(model, "parameters"):
+        raise TypeError(f"expected a torch.nn.Module (something with .parameters()), got {type(model).__name__}")
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def check_int(name: str, value, minimum: int | None = None) -> int:
+    """Raise a clear error unless ``value`` is an int (not a bool) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_positive(name: str, value) -> float:
+    """Raise a clear error unless ``value`` is a finite number greater than zero."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value}")
+    return float(value)
+
+
+def check_probability(name: str, value, *, allow_zero: bool = True) -> float:
+    """Raise a clear error unless ``value`` is a number in [0, 1] (or (0, 1] if ``allow_zero`` is False)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    low_ok = value >= 0 if allow_zero else value > 0
+    if not (low_ok and value <= 1):
+        interval = "[0, 1]" if allow_zero else "(0, 1]"
+        raise ValueError(f"{name} must be in {interval}, got {value}")
+    return float(value)
+
+
+def check_shape(name: str, array, expected: Sequence[int | str | None]) -> None:
+    """Check an array's shape against a pattern.
+
+    ``expected`` holds one entry per dimension: an int must match exactly, ``None`` matches anything,
+    and a string names a dimension (e.g. ``"batch"``) that matches anything. The error message shows
+    both shapes, for example ``x must have shape (batch, time, 64), got (2, 5, 32)``.
+    """
+    shape = tuple(getattr(array, "shape", ()))
+    pattern = "(" + ", ".join("?" if e is None else str(e) for e in expected) + ")"
+    if len(shape) != len(expected):
+        raise ValueError(f"{name} must have {len(expected)} dimensions {pattern}, got shape {shape}")
+    for size, want in zip(shape, expected, strict=True):
+        if isinstance(want, int) and size != want:
+            raise ValueError(f"{name} must have shape {pattern}, got {shape}")

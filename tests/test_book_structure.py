@@ -1,0 +1,137 @@
+"""Checks of the book's structure and of the rules in CONTRIBUTING.md that can be read off the files."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        for chapter in part.get("chapters", []):
+            files.append(chapter["file"])
+            files += [section["file"] for section in chapter.get("sections", [])]
+    return files
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def text(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def test_every_toc_entry_exists():
+    for entry in toc_files():
+        candidates = [ROOT / f"{entry}{ext}" for ext in ("", ".md", ".ipynb")]
+        assert any(c.is_file() for c in candidates), f"_toc.yml lists {entry}, which does not exist"
+
+
+def test_toc_lists_every_notebook_and_page():
+    listed = set(toc_files())
+    for path in NOTEBOOKS + sorted((ROOT / "book").glob("*.md")):
+        entry = str(path.relative_to(ROOT).with_suffix(""))
+        assert entry in listed, f"{entry} is not listed in _toc.yml"
+
+
+def test_notebook_names_follow_the_numbering():
+    for path in NOTEBOOKS:
+        assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name), f"{path.name} should be NN_short_slug.ipynb"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_figure_has_alt_text(path):
+    for index, cell in enumerate(load(path)["cells"]):
+        if cell["cell_type"] == "markdown":
+            for alt in re.findall(r"!\[([^\]]*)\]\(", text(cell)):
+                assert alt.strip(), f"{path.name} cell {index}: markdown image without alt text"
+            continue
+        if cell["cell_type"] != "code":
+            continue
+        n_images = sum(1 for o in cell.get("outputs", []) if "image/png" in o.get("data", {})
+                       or "image/svg+xml" in o.get("data", {}))
+        if n_images:
+            alt = cell.get("metadata", {}).get("mystnb", {}).get("image", {}).get("alt", "")
+            assert len(alt.strip()) >= 20, (
+                f"{path.name} cell {index}: a plot needs alt text in metadata mystnb.image.alt (20+ characters)"
+            )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_at_least_three_exercises_each_with_a_solution(path):
+    markdown = "\n".join(text(c) for c in load(path)["cells"] if c["cell_type"] == "markdown")
+    exercises = re.findall(r"\{exercise(?:-start)?\}[^\n]*\n:label:\s*(\S+)", markdown)
+    solutions = set(re.findall(r"\{solution(?:-start)?\}\s*(\S+)", markdown))
+    assert len(exercises) >= 3, f"{path.name} has {len(exercises)} labelled exercises; at least 3 are required"
+    missing = [label for label in exercises if label not in solutions]
+    assert not missing, f"{path.name}: exercises without a solution: {missing}"
+    assert markdown.count("{solution-start}") == markdown.count("{solution-end}")
+    assert markdown.count("{exercise-start}") == markdown.count("{exercise-end}")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_solution_code_cells_are_tagged(path):
+    inside = False
+    for index, cell in enumerate(load(path)["cells"]):
+        source = text(cell)
+        if cell["cell_type"] == "markdown" and "{solution-start}" in source:
+            inside = True
+        elif cell["cell_type"] == "markdown" and "{solution-end}" in source:
+            inside = False
+        elif cell["cell_type"] == "code" and inside:
+            tags = cell.get("metadata", {}).get("tags", [])
+            assert "solution" in tags, f"{path.name} cell {index}: code inside a solution needs the tag 'solution'"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_one_clean_run(path):
+    code = [c for c in load(path)["cells"] if c["cell_type"] == "code"]
+    counts = [c.get("execution_count") for c in code]
+    assert counts == list(range(1, len(code) + 1)), f"{path.name} is not one top-to-bottom run: {counts}"
+    for index, cell in enumerate(code):
+        assert "execution" not in cell.get("metadata", {}), f"{path.name}: timing metadata in code cell {index}"
+        for output in cell.get("outputs", []):
+            assert output["output_type"] != "error", f"{path.name}: error output stored in code cell {index}"
+            assert output.get("name") != "stderr", f"{path.name}: stderr output stored in code cell {index}"
+    ignored = sum("NBVAL_IGNORE_OUTPUT" in text(c) for c in code)
+    assert ignored * 10 <= len(code), f"{path.name}: {ignored} of {len(code)} cells ignore their output"
+    assert not any("NBVAL_SKIP" in text(c) for c in code), f"{path.name}: NBVAL_SKIP is not allowed"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_chapter_shape(path):
+    cells = load(path)["cells"]
+    markdown = "\n".join(text(c) for c in cells if c["cell_type"] == "markdown")
+    assert "In this chapter you will" in markdown[:3000], f"{path.name} should open with what the reader will do"
+    for heading in ("Summary", "Exercises", "Further reading"):
+        assert re.search(rf"^#+ .*{heading}", markdown, re.MULTILINE), f"{path.name} has no '{heading}' section"
+    assert re.search(r"[\u4e00-\u9fff]", markdown), f"{path.name} gives no Chinese term for its key concepts"
+
+
+def test_glossary_is_bilingual():
+    glossary = (ROOT / "book" / "glossary.md").read_text(encoding="utf-8")
+    entries = re.findall(r"^([^\s:%#`][^\n]*)\n  (\S[^\n]*)", glossary, re.MULTILINE)
+    assert len(entries) >= 5
+    for term, definition in entries:
+        assert re.search(r"[\u4e00-\u9fff]", definition), f"glossary entry '{term}' has no Chinese term"
+
+
+def test_citation_keys_exist():
+    bib = (ROOT / "book" / "references.bib").read_text(encoding="utf-8")
+    keys = set(re.findall(r"^@\w+\{([^,]+),", bib, re.MULTILINE))
+    sources = [p.read_text(encoding="utf-8") for p in NOTEBOOKS + sorted((ROOT / "book").glob("*.md"))]
+    for source in sources:
+        for group in re.findall(r"\{cite(?::[a-z]+)?\}`([^`]+)`", source):
+            for key in group.split(","):
+                assert key.strip() in keys, f"citation key {key.strip()} is not in book/references.bib"
