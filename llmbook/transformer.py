@@ -239,7 +239,8 @@ class GPT(nn.Module):
                 keep_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Return ``(logits, loss)``: logits (B, T, vocab); loss is the mean cross-entropy if targets are given."""
         if not isinstance(token_ids, torch.Tensor) or token_ids.dim() != 2:
-            raise ValueError(f"token_ids must be a (batch, time) tensor of ints, got {getattr(token_ids, 'shape', token_ids)}")
+            shape = tuple(getattr(token_ids, "shape", ()))
+            raise ValueError(f"token_ids must be a (batch, time) tensor of ints, got shape {shape}")
         if token_ids.dtype not in (torch.int64, torch.int32):
             raise TypeError(f"token_ids must hold integers, got dtype {token_ids.dtype}")
         batch, time = token_ids.shape
