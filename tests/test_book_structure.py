@@ -135,3 +135,12 @@ def test_citation_keys_exist():
         for group in re.findall(r"\{cite(?::[a-z]+)?\}`([^`]+)`", source):
             for key in group.split(","):
                 assert key.strip() in keys, f"citation key {key.strip()} is not in book/references.bib"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_headings_are_not_numbered_by_hand(path):
+    """Sphinx numbers chapters and sections; a hand-written "1.2" would show up twice."""
+    for cell in load(path)["cells"]:
+        if cell["cell_type"] == "markdown":
+            for heading in re.findall(r"^#+ +(.*)$", text(cell), re.MULTILINE):
+                assert not re.match(r"\d+(\.\d+)*\.?\s", heading), f"{path.name}: heading numbered by hand: {heading}"
