@@ -38,7 +38,7 @@ def clean(path: Path) -> list[str]:
                 problems.append(f"cell {index} stores an error: {output.get('ename')}")
             if output.get("name") == "stderr":
                 problems.append(f"cell {index} writes to stderr: {''.join(output.get('text', ''))[:120]!r}")
-    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return problems
 
 

@@ -28,7 +28,7 @@ def main(paths: list[str]) -> int:
                 cell["source"] = new
                 changed += n
         if changed:
-            path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            path.write_text(json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
             print(f"{name}: {changed} headings unnumbered")
     return 0
 
