@@ -46,7 +46,8 @@ def main(source: str, target: str) -> int:
     for path in sorted(Path(source).glob("*.ipynb")):
         nb = json.loads(path.read_text(encoding="utf-8"))
         nb["cells"] = student_cells(nb["cells"])
-        (target_dir / path.name).write_text(json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        text = json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
+        (target_dir / path.name).write_text(text, encoding="utf-8")
         print(f"wrote {target_dir / path.name}")
     return 0
 
