@@ -269,3 +269,40 @@ class GPT(nn.Module):
     def attention_weights(self) -> list[torch.Tensor]:
         """Attention weights of every block from the last forward pass run with ``keep_weights=True``."""
         return [block.attn.last_weights for block in self.blocks if block.attn.last_weights is not None]
+
+
+def rope_angles(n_positions: int, d_head: int, base: float = 10000.0) -> torch.Tensor:
+    """Rotation angles of rotary position embedding (RoPE, Su et al. 2021), shape (n_positions, d_head // 2).
+
+    Pair i of the feature dimensions (features 2i and 2i+1) at position m is rotated by the angle
+    m * base^(-2i / d_head): fast rotations in the first pairs, slow ones in the last.
+    """
+    check_int("n_positions", n_positions, minimum=1)
+    check_int("d_head", d_head, minimum=2)
+    if d_head % 2:
+        raise ValueError(f"d_head must be even for RoPE (features are rotated in pairs), got {d_head}")
+    if not base > 0:
+        raise ValueError(f"base must be positive, got {base}")
+    frequencies = base ** (-torch.arange(0, d_head, 2, dtype=torch.float32) / d_head)  # (d_head/2,)
+    positions = torch.arange(n_positions, dtype=torch.float32)
+    return torch.outer(positions, frequencies)  # (T, d_head/2)
+
+
+def apply_rope(x: torch.Tensor, base: float = 10000.0, offset: int = 0) -> torch.Tensor:
+    """Rotate queries or keys ``x`` of shape (..., T, d_head) by their positions offset, offset+1, ..., offset+T-1.
+
+    Each pair of features (2i, 2i+1) is rotated by angle position * base^(-2i/d_head). Rotating both queries and
+    keys this way makes the dot product of a query at position m and a key at position n depend on the positions
+    only through the offset m - n. Lengths are unchanged, and position 0 is not rotated at all.
+    """
+    if not isinstance(x, torch.Tensor) or x.dim() < 2:
+        raise ValueError(f"x must be a tensor of shape (..., time, d_head), got {tuple(getattr(x, 'shape', ()))}")
+    check_int("offset", offset, minimum=0)
+    time, d_head = x.shape[-2], x.shape[-1]
+    angles = rope_angles(offset + time, d_head, base)[offset:].to(x.dtype)  # (T, d_head/2)
+    cos, sin = torch.cos(angles), torch.sin(angles)
+    even, odd = x[..., 0::2], x[..., 1::2]  # the two coordinates of every pair
+    rotated = torch.empty_like(x)
+    rotated[..., 0::2] = even * cos - odd * sin
+    rotated[..., 1::2] = even * sin + odd * cos
+    return rotated

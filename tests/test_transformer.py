@@ -104,3 +104,38 @@ def test_bad_input_gives_clear_errors():
         GPTConfig(vocab_size=5, positional="rotary-ish")
     with pytest.raises(ValueError, match="d_model must be even"):
         sinusoidal_positions(4, 7)
+
+
+def test_rope_keeps_lengths_and_leaves_position_zero_alone():
+    from llmbook.transformer import apply_rope
+
+    x = torch.randn(2, 5, 8)
+    rotated = apply_rope(x)
+    assert rotated.shape == x.shape
+    assert torch.allclose(rotated.norm(dim=-1), x.norm(dim=-1), atol=1e-5)
+    assert torch.allclose(rotated[:, 0], x[:, 0])
+
+
+def test_rope_dot_product_depends_only_on_the_offset():
+    from llmbook.transformer import apply_rope
+
+    q, k = torch.randn(16), torch.randn(16)
+    queries = apply_rope(q.expand(12, 16).clone())  # the same query at positions 0..11
+    keys = apply_rope(k.expand(12, 16).clone())
+    scores = queries @ keys.T  # scores[m, n] = q_m . k_n
+    for offset in range(-3, 4):
+        diagonal = torch.diagonal(scores, offset=-offset)  # all pairs with m - n = offset
+        assert torch.allclose(diagonal, diagonal[0].expand_as(diagonal), atol=1e-4)
+    assert torch.allclose(apply_rope(q.expand(3, 16).clone(), offset=4)[0], queries[4], atol=1e-6)
+
+
+def test_rope_rejects_bad_arguments():
+    from llmbook.transformer import apply_rope, rope_angles
+
+    with pytest.raises(ValueError, match="even"):
+        rope_angles(4, 5)
+    with pytest.raises(ValueError, match="base must be positive"):
+        rope_angles(4, 6, base=0.0)
+    with pytest.raises(ValueError, match="shape"):
+        apply_rope(torch.randn(4))
+    assert rope_angles(3, 4).shape == (3, 2)

@@ -1,0 +1,230 @@
+"""Training a small language model: batches, baselines, a training loop and perplexity (chapter 6).
+
+A language model is trained to predict the next token. For a sequence of token ids ``data``, every
+training example is a window ``x = data[i : i + n_ctx]`` with targets ``y = data[i + 1 : i + n_ctx + 1]``:
+the same window shifted by one, so position t of ``y`` is the token that follows position t of ``x``.
+
+The loss is the mean cross-entropy in nats (natural logarithm) per token. Two counting models give
+the baselines a neural model must beat: the unigram model (how often each token occurs) and the bigram
+model (how often each token follows the previous one). Perplexity is ``exp(loss)``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from llmbook.utils import check_int, check_positive, check_probability
+
+LN2 = math.log(2.0)
+
+
+def _check_ids(name: str, ids, min_length: int = 1) -> torch.Tensor:
+    """Return ``ids`` as a 1-D int64 tensor, or raise an error that says what was expected."""
+    if not isinstance(ids, torch.Tensor):
+        try:
+            ids = torch.as_tensor(ids)
+        except (TypeError, ValueError, RuntimeError) as error:
+            raise TypeError(f"{name} must be a 1-D sequence of token ids, got {type(ids).__name__}") from error
+    if ids.dim() != 1:
+        raise ValueError(f"{name} must be a 1-D sequence of token ids, got shape {tuple(ids.shape)}")
+    if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integer token ids, got dtype {ids.dtype}")
+    if len(ids) < min_length:
+        raise ValueError(f"{name} must hold at least {min_length} token ids, got {len(ids)}")
+    return ids.long()
+
+
+def get_batch(data, batch_size: int, n_ctx: int, generator: torch.Generator | None = None):
+    """Draw ``batch_size`` random windows of ``n_ctx`` tokens from ``data`` (1-D token ids).
+
+    Returns ``(inputs, targets)``, both of shape (batch_size, n_ctx); ``targets`` is ``inputs`` shifted
+    one position to the left, i.e. ``targets[b, t] == data[start_b + t + 1]``. Pass a seeded
+    ``torch.Generator`` to make the sequence of batches reproducible.
+    """
+    check_int("batch_size", batch_size, minimum=1)
+    check_int("n_ctx", n_ctx, minimum=1)
+    data = _check_ids("data", data, min_length=n_ctx + 1)
+    starts = torch.randint(len(data) - n_ctx, (batch_size,), generator=generator)  # (B,)
+    offsets = torch.arange(n_ctx)  # (T,)
+    inputs = data[starts[:, None] + offsets]  # (B, T)
+    targets = data[starts[:, None] + offsets + 1]  # (B, T): the next token at every position
+    return inputs, targets
+
+
+def unigram_probabilities(ids, vocab_size: int, smoothing: float = 1.0) -> torch.Tensor:
+    """P(token) estimated by counting, with add-``smoothing`` (Laplace) smoothing. Shape (vocab_size,)."""
+    check_int("vocab_size", vocab_size, minimum=1)
+    if smoothing < 0:
+        raise ValueError(f"smoothing must be >= 0, got {smoothing}")
+    ids = _check_ids("ids", ids)
+    counts = torch.bincount(ids, minlength=vocab_size).double()[:vocab_size] + smoothing
+    return counts / counts.sum()
+
+
+def bigram_probabilities(ids, vocab_size: int, smoothing: float = 1.0) -> torch.Tensor:
+    """P(next | previous) estimated by counting pairs, add-``smoothing`` smoothed. Shape (vocab_size, vocab_size).
+
+    Row ``a`` is the distribution of the token that follows token ``a``; every row sums to 1.
+    """
+    check_int("vocab_size", vocab_size, minimum=1)
+    if smoothing < 0:
+        raise ValueError(f"smoothing must be >= 0, got {smoothing}")
+    ids = _check_ids("ids", ids, min_length=2)
+    counts = torch.full((vocab_size, vocab_size), float(smoothing), dtype=torch.float64)
+    counts.index_put_((ids[:-1], ids[1:]), torch.ones(len(ids) - 1, dtype=torch.float64), accumulate=True)
+    totals = counts.sum(dim=1, keepdim=True)
+    if torch.any(totals == 0):
+        raise ValueError("a token never occurs as a previous token; use smoothing > 0")
+    return counts / totals
+
+
+def unigram_loss(train_ids, eval_ids, vocab_size: int, smoothing: float = 1.0) -> float:
+    """Mean cross-entropy (nats per token) of ``eval_ids`` under the unigram model counted on ``train_ids``."""
+    probs = unigram_probabilities(train_ids, vocab_size, smoothing)
+    eval_ids = _check_ids("eval_ids", eval_ids)
+    return float(-torch.log(probs[eval_ids]).mean())
+
+
+def bigram_loss(train_ids, eval_ids, vocab_size: int, smoothing: float = 1.0) -> float:
+    """Mean cross-entropy (nats per token) of ``eval_ids[1:]`` given the previous token, under the bigram model.
+
+    The first token of ``eval_ids`` has no previous token, so it is only used as context.
+    """
+    probs = bigram_probabilities(train_ids, vocab_size, smoothing)
+    eval_ids = _check_ids("eval_ids", eval_ids, min_length=2)
+    return float(-torch.log(probs[eval_ids[:-1], eval_ids[1:]]).mean())
+
+
+def perplexity(loss: float) -> float:
+    """Perplexity = exp(mean cross-entropy in nats): the 'effective number of choices' per token."""
+    if isinstance(loss, torch.Tensor):
+        loss = float(loss)
+    if not isinstance(loss, (int, float)) or isinstance(loss, bool) or math.isnan(loss) or loss < 0:
+        raise ValueError(f"loss must be a mean cross-entropy in nats (a number >= 0), got {loss!r}")
+    return math.exp(loss)
+
+
+def bits_per_token(loss: float) -> float:
+    """Convert a loss in nats per token into bits per token (divide by ln 2)."""
+    if isinstance(loss, torch.Tensor):
+        loss = float(loss)
+    if not isinstance(loss, (int, float)) or isinstance(loss, bool) or math.isnan(loss) or loss < 0:
+        raise ValueError(f"loss must be a mean cross-entropy in nats (a number >= 0), got {loss!r}")
+    return loss / LN2
+
+
+def learning_rate(step: int, max_steps: int, peak_lr: float, warmup_steps: int = 0,
+                  min_fraction: float = 0.1) -> float:
+    """Linear warm-up to ``peak_lr`` over ``warmup_steps``, then cosine decay to ``min_fraction * peak_lr``.
+
+    "Warm-up" is this learning-rate ramp at the start of training; it has nothing to do with prompts.
+    """
+    check_int("step", step, minimum=0)
+    check_int("max_steps", max_steps, minimum=1)
+    check_positive("peak_lr", peak_lr)
+    check_int("warmup_steps", warmup_steps, minimum=0)
+    check_probability("min_fraction", min_fraction)
+    if step < warmup_steps:
+        return peak_lr * (step + 1) / warmup_steps
+    decay_steps = max(1, max_steps - warmup_steps)
+    progress = min(1.0, (step - warmup_steps) / decay_steps)
+    cosine = 0.5 * (1.0 + math.cos(math.pi * progress))  # 1 -> 0
+    return peak_lr * (min_fraction + (1.0 - min_fraction) * cosine)
+
+
+@torch.no_grad()
+def evaluate_loss(model: nn.Module, data, n_ctx: int, batch_size: int = 256, max_windows: int | None = None) -> float:
+    """Mean cross-entropy (nats per token) of ``model`` on ``data``, cut into consecutive windows of ``n_ctx``.
+
+    Deterministic: the windows do not overlap and are taken in order (the first ``max_windows`` if given).
+    The model is put in eval mode and restored to its previous mode afterwards.
+    """
+    check_int("n_ctx", n_ctx, minimum=1)
+    check_int("batch_size", batch_size, minimum=1)
+    data = _check_ids("data", data, min_length=n_ctx + 1)
+    n_windows = (len(data) - 1) // n_ctx
+    if max_windows is not None:
+        n_windows = min(n_windows, check_int("max_windows", max_windows, minimum=1))
+    starts = torch.arange(n_windows) * n_ctx
+    offsets = torch.arange(n_ctx)
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    for first in range(0, n_windows, batch_size):
+        rows = starts[first:first + batch_size, None] + offsets  # (b, T)
+        _, loss = model(data[rows], data[rows + 1])
+        total += float(loss) * len(rows)
+    model.train(was_training)
+    return total / n_windows
+
+
+def train(model: nn.Module, train_data, val_data, *, steps: int, batch_size: int, lr: float,
+          warmup_steps: int = 100, min_lr_fraction: float = 0.1, weight_decay: float = 0.01,
+          grad_clip: float | None = 1.0, eval_every: int = 100, eval_windows: int | None = None,
+          seed: int = 0, verbose: bool = True,
+          on_eval: Callable[[int, nn.Module], None] | None = None) -> dict:
+    """Train a language model ``model(inputs, targets) -> (logits, loss)`` with AdamW.
+
+    Every step draws a batch with :func:`get_batch` from a ``torch.Generator`` seeded with ``seed``, so two
+    runs with the same settings (and the same number of threads) see the same batches. The learning rate
+    follows :func:`learning_rate` (warm-up, then cosine decay). Every ``eval_every`` steps (and after the last
+    step) the validation loss is measured with :func:`evaluate_loss` and, if ``verbose``, one line is printed:
+    the step, the mean training loss since the previous report and the validation loss, rounded to 3 decimals.
+    ``on_eval(step, model)`` is called at the same moments (step 0 is reported before any update).
+
+    Returns a dict with ``steps`` and ``train_loss`` (one entry per step), ``eval_steps``, ``val_loss``
+    (one entry per evaluation) and ``seconds`` (wall time of the whole loop, evaluations included).
+    """
+    check_int("steps", steps, minimum=1)
+    check_int("batch_size", batch_size, minimum=1)
+    check_positive("lr", lr)
+    check_int("eval_every", eval_every, minimum=1)
+    if weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+    n_ctx = model.config.n_ctx if hasattr(model, "config") else None
+    if n_ctx is None:
+        raise TypeError("model must have a .config with n_ctx (e.g. llmbook.transformer.GPT)")
+    train_data = _check_ids("train_data", train_data, min_length=n_ctx + 1)
+    val_data = _check_ids("val_data", val_data, min_length=n_ctx + 1)
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, betas=(0.9, 0.99))
+    history = {"steps": [], "train_loss": [], "eval_steps": [], "val_loss": [], "seconds": 0.0}
+
+    def report(step: int, recent: list[float]) -> None:
+        val_loss = evaluate_loss(model, val_data, n_ctx, max_windows=eval_windows)
+        history["eval_steps"].append(step)
+        history["val_loss"].append(val_loss)
+        if verbose:
+            train_text = f"{sum(recent) / len(recent):.3f}" if recent else "  -  "
+            print(f"step {step:5d}/{steps}  train loss {train_text}  val loss {val_loss:.3f}", flush=True)
+        if on_eval is not None:
+            on_eval(step, model)
+
+    start = time.perf_counter()
+    model.train()
+    report(0, [])
+    recent: list[float] = []
+    for step in range(steps):
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, steps, lr, warmup_steps, min_lr_fraction)
+        inputs, targets = get_batch(train_data, batch_size, n_ctx, generator)
+        _, loss = model(inputs, targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        history["steps"].append(step + 1)
+        history["train_loss"].append(loss.item())
+        recent.append(loss.item())
+        if (step + 1) % eval_every == 0 or step + 1 == steps:
+            report(step + 1, recent)
+            recent = []
+    model.eval()
+    history["seconds"] = time.perf_counter() - start
+    return history
