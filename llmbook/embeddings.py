@@ -259,7 +259,8 @@ def train_skipgram(sentences, vocab: Vocab, dim: int = 100, window: int = 5, neg
     loss is ``-log σ(u_o·v_c) - Σ_k log σ(-u_{n_k}·v_c)``, with ``v`` the input and ``u`` the output vectors.
     Gradients are written out (no autograd) and applied with ``index_add_``, so a batch of B pairs costs a few
     (B, K, D) tensor operations. The learning rate decays linearly from ``lr`` to ``min_lr``; frequent words are
-    subsampled afresh in every epoch. ``log_every`` > 0 records the mean loss every that many batches.
+    subsampled afresh in every epoch. ``log_every`` > 0 records the mean loss every that many batches. Training
+    runs on one CPU thread (restored afterwards): it is faster than two for these small operations.
 
     Speed trick: the ``share`` consecutive pairs of a group (pairs are shuffled, so a group is a random set) use
     the same K negatives, so scoring them is a small matrix product instead of B·K separate dot products. Each
@@ -276,6 +277,17 @@ def train_skipgram(sentences, vocab: Vocab, dim: int = 100, window: int = 5, neg
     check_positive("lr", lr)
     if not 0 <= min_lr <= lr:
         raise ValueError(f"min_lr must be between 0 and lr={lr}, got {min_lr}")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the many small tensor operations are slower, not faster, on several threads
+    try:
+        return _train_skipgram(sentences, vocab, dim, window, negative, epochs, lr, min_lr, sample, batch_size,
+                               share, table_size, seed, log_every)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_skipgram(sentences, vocab, dim, window, negative, epochs, lr, min_lr, sample, batch_size, share,
+                    table_size, seed, log_every) -> SkipGramResult:
     start = time.perf_counter()
     ids, sentence_of = encode(sentences, vocab)
     keep = keep_probabilities(vocab.counts, sample)
@@ -335,6 +347,7 @@ def ppmi_svd_vectors(sentences, vocab: Vocab, dim: int = 100, window: int = 5, s
     """
     from scipy.sparse import coo_matrix
     from sklearn.decomposition import TruncatedSVD
+    from threadpoolctl import threadpool_limits
 
     check_int("dim", dim, minimum=1)
     check_int("window", window, minimum=1)
@@ -360,7 +373,8 @@ def ppmi_svd_vectors(sentences, vocab: Vocab, dim: int = 100, window: int = 5, s
     positive = pmi > 0
     ppmi = coo_matrix((pmi[positive], (coo.row[positive], coo.col[positive])), shape=(n, n)).tocsr()
     svd = TruncatedSVD(n_components=dim, algorithm="randomized", n_iter=5, random_state=seed)
-    reduced = svd.fit_transform(ppmi)  # U * S
+    with threadpool_limits(1):  # matrices this size gain nothing from BLAS threads, and lose a lot when contended
+        reduced = svd.fit_transform(ppmi)  # U * S
     return (reduced / np.sqrt(svd.singular_values_)).astype(np.float32)  # U * sqrt(S)
 
 
@@ -496,11 +510,17 @@ def analogy_accuracy(vectors, vocab: Vocab, questions=None, restrict: int = 3000
     return correct / len(rows), len(rows)
 
 
-def gender_projection(vectors, vocab: Vocab, words, pairs=(("he", "she"), ("man", "woman"))) -> dict[str, float]:
+def gender_projection(vectors, vocab: Vocab, words, pairs=(("he", "she"), ("man", "woman")),
+                      center: bool = True) -> dict[str, float]:
     """Cosine of each word with a "gender direction": the mean of the differences of the given pairs
-    (each difference of unit vectors), as in Bolukbasi et al. 2016. Positive = closer to the first word."""
+    (each difference of unit vectors), as in Bolukbasi et al. 2016. Positive = closer to the first word.
+
+    ``center`` first subtracts the mean vector of the whole vocabulary: vectors trained briefly on little text
+    share a large common component, which would otherwise push every word to the same side.
+    """
     _check_table(vectors, vocab)
-    unit = _unit_rows(vectors)
+    vectors = np.asarray(vectors, dtype=np.float64)
+    unit = _unit_rows(vectors - vectors.mean(0) if center else vectors)
     direction = np.mean([unit[vocab.id(a)] - unit[vocab.id(b)] for a, b in pairs], axis=0)
     direction /= max(np.linalg.norm(direction), 1e-12)
     return {w: float(unit[vocab.id(w)] @ direction) for w in words if w in vocab}

@@ -30,7 +30,8 @@ from llmbook.utils import check_int
 
 def _check_logits(logits) -> torch.Tensor:
     if not isinstance(logits, torch.Tensor):
-        raise TypeError(f"logits must be a torch.Tensor of shape (vocab,) or (batch, vocab), got {type(logits).__name__}")
+        raise TypeError("logits must be a torch.Tensor of shape (vocab,) or (batch, vocab), "
+                        f"got {type(logits).__name__}")
     if logits.dim() not in (1, 2) or logits.shape[-1] < 1:
         raise ValueError(f"logits must have shape (vocab,) or (batch, vocab), got {tuple(logits.shape)}")
     if not logits.dtype.is_floating_point:
@@ -159,7 +160,8 @@ def generate(model: nn.Module, prompt_ids, max_new_tokens: int, *, greedy: bool 
     check_int("max_new_tokens", max_new_tokens, minimum=0)
     check_int("num_samples", num_samples, minimum=1)
     if greedy and (temperature != 1.0 or top_k is not None or top_p is not None):
-        raise ValueError("greedy decoding takes the argmax; do not combine greedy=True with temperature, top_k or top_p")
+        raise ValueError("greedy decoding takes the argmax; "
+                         "do not combine greedy=True with temperature, top_k or top_p")
     if not greedy:  # validate once, before any work
         check_temperature(temperature)
         if top_k is not None:

@@ -115,7 +115,7 @@ class BPETokenizer:
         pair_counts: Counter = Counter()
         where: dict[tuple[str, str], set[int]] = defaultdict(set)  # pair -> indices of words containing it
         for w, (symbols, freq) in enumerate(zip(words, freqs, strict=True)):
-            for pair in zip(symbols, symbols[1:]):
+            for pair in zip(symbols, symbols[1:], strict=False):
                 pair_counts[pair] += freq
                 where[pair].add(w)
         # A heap of (-count, pair) finds the most frequent pair quickly; entries whose count has changed since
@@ -132,11 +132,11 @@ class BPETokenizer:
             changed = set()
             for w in sorted(where.pop(best, ())):
                 symbols, freq = words[w], freqs[w]
-                for pair in zip(symbols, symbols[1:]):  # remove this word's old pairs ...
+                for pair in zip(symbols, symbols[1:], strict=False):  # remove this word's old pairs ...
                     pair_counts[pair] -= freq
                     changed.add(pair)
                 words[w] = symbols = _merge_pair(symbols, best, merged)
-                for pair in zip(symbols, symbols[1:]):  # ... and add its new ones
+                for pair in zip(symbols, symbols[1:], strict=False):  # ... and add its new ones
                     pair_counts[pair] += freq
                     where[pair].add(w)
                     changed.add(pair)
@@ -164,7 +164,7 @@ class BPETokenizer:
             return self._cache[chunk]
         symbols = list(chunk)
         while len(symbols) > 1:
-            pairs = set(zip(symbols, symbols[1:]))
+            pairs = set(zip(symbols, symbols[1:], strict=False))
             best = min(pairs, key=lambda p: self.ranks.get(p, len(self.ranks)))
             if best not in self.ranks:
                 break

@@ -16,6 +16,20 @@ KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "nam
 VOLATILE_CELL_KEYS = ("execution", "ExecuteTime", "collapsed", "scrolled")
 
 
+def merge_streams(outputs: list[dict]) -> list[dict]:
+    """Join consecutive outputs of the same stream: how the kernel splits printed text depends on timing."""
+    merged: list[dict] = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (output.get("output_type") == "stream" and previous is not None
+                and previous.get("output_type") == "stream" and previous.get("name") == output.get("name")):
+            text = "".join(previous["text"]) + "".join(output["text"])
+            previous["text"] = text.splitlines(keepends=True)
+        else:
+            merged.append(output)
+    return merged
+
+
 def clean(path: Path) -> list[str]:
     nb = json.loads(path.read_text(encoding="utf-8"))
     problems = []
@@ -33,6 +47,7 @@ def clean(path: Path) -> list[str]:
         if cell.get("execution_count") != expected:
             problems.append(f"cell {index} has execution count {cell.get('execution_count')}, expected {expected}")
         expected += 1
+        cell["outputs"] = merge_streams(cell.get("outputs", []))
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
                 problems.append(f"cell {index} stores an error: {output.get('ename')}")
