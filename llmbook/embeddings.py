@@ -72,6 +72,8 @@ PLANTED_GROUPS = {
     "male": ["king", "man", "boy", "father", "brother", "prince", "uncle", "husband"],
     "female": ["queen", "woman", "girl", "mother", "sister", "princess", "aunt", "wife"],
 }
+#: The language spoken in the i-th country and its capital, so that "paris" = capital + french.
+PLANTED_LANGUAGES = ["french", "italian", "japanese", "spanish", "arabic", "chinese", "quechua", "swahili"]
 #: The place that goes with the i-th male/female pair (king/queen: palace), so that "king" = male + palace.
 PLANTED_PLACES = ["palace", "town", "school", "house", "farm", "castle", "village", "church"]
 
@@ -79,9 +81,10 @@ PLANTED_PLACES = ["palace", "town", "school", "house", "farm", "castle", "villag
 def planted_corpus(n_sentences: int = 20000, seed: int = 0) -> list[list[str]]:
     """A generated corpus whose structure we know: words of one group share contexts.
 
-    Animals are fed, pet and chase; foods are eaten and cooked; the capital of a country appears with that
-    country only; male and female role words appear with "he"/"his" and "she"/"her", and the i-th male and the
-    i-th female word share a place (king and queen visit the palace, man and woman the town). Filler words ("the", "a", "and", "today") appear everywhere.
+    Animals are fed, petted and chased; foods are eaten and cooked; the capital of a country appears with that
+    country only, and a country and its capital share a language ("people in paris speak french"); male and
+    female role words appear with "he"/"his" and "she"/"her", and the i-th male and the i-th female word share a
+    place (king and queen visit the palace, man and woman the town). Filler words ("the", "with") appear everywhere.
     """
     check_int("n_sentences", n_sentences, minimum=1)
     check_int("seed", seed, minimum=0)
@@ -101,11 +104,11 @@ def planted_corpus(n_sentences: int = 20000, seed: int = 0) -> list[list[str]]:
             return ["we", verb, "some", pick("food"), "with", pick("food"), "today"]
         if kind == 2:
             i = rng.integers(len(g["country"]))
-            country, capital = g["country"][i], g["capital"][i]
-            frame = [["the", "capital", "of", country, "is", capital],
-                     [capital, "is", "a", "city", "in", country],
-                     ["people", "in", capital, "speak", "about", country]][rng.integers(3)]
-            return frame
+            country, capital, language = g["country"][i], g["capital"][i], PLANTED_LANGUAGES[i]
+            return [["the", "capital", "of", country, "is", capital],
+                    [capital, "is", "a", "city", "in", country],
+                    ["people", "in", capital, "speak", language],
+                    ["many", "people", "in", country, "speak", language]][rng.integers(4)]
         i = rng.integers(len(g["male"]))
         word, pronoun, possessive = (g["male"][i], "he", "his") if kind == 3 else (g["female"][i], "she", "her")
         return ["the", word, "said", pronoun, "would", "visit", "the", PLANTED_PLACES[i], "with", possessive,
