@@ -54,7 +54,7 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
 nbval: $(STAMP)
-	$(BIN)/python -m pytest -q --nbval $(NOTEBOOKS) --sanitize-with .nbval_sanitize.cfg -p no:cacheprovider
+	$(BIN)/python -m pytest -q --nbval $(NOTEBOOKS) --nbval-sanitize-with .nbval_sanitize.cfg -p no:cacheprovider
 
 build-strict: $(STAMP)
 	rm -rf _build/html _build/.doctrees
