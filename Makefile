@@ -6,10 +6,15 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
-# Fixed thread counts and hash seed: the stored notebook outputs depend on them.
+# The book's thread policy (one thread everywhere; see llmbook/utils.py and book/setup.md), a fixed hash seed,
+# and Hugging Face's offline mode: the stored notebook outputs depend on the first two, and nothing is downloaded.
 export PYTHONHASHSEED := 0
-export OMP_NUM_THREADS := 2
-export MKL_NUM_THREADS := 2
+export OMP_NUM_THREADS := 1
+export MKL_NUM_THREADS := 1
+export OPENBLAS_NUM_THREADS := 1
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export JUPYTER_PLATFORM_DIRS := 1
 

@@ -9,7 +9,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-DEFAULT_THREADS = 2
+# The book's thread policy: one CPU thread for PyTorch and for NumPy's BLAS, everywhere. The models in the
+# book are small, so a second thread saves little when the machine is idle, and when another process keeps one
+# core busy (a browser, a shared Binder pod) two threads that must meet at every operation are several times
+# slower than one (book/setup.md gives the measurements). One thread also makes the stored outputs independent of
+# how many cores the reader's machine has.
+DEFAULT_THREADS = 1
 
 
 def set_seed(seed: int) -> None:
@@ -27,11 +32,22 @@ def set_seed(seed: int) -> None:
 def setup(seed: int = 0, threads: int = DEFAULT_THREADS) -> dict:
     """Make a notebook reproducible: seed every generator and fix the number of CPU threads.
 
-    The stored outputs of the book were produced with ``threads=2``; a different count can change
-    the last digits of floating-point sums. Returns a small dict describing the settings.
+    The stored outputs of the book were produced with ``threads=1`` (see ``DEFAULT_THREADS``); a different
+    count can change the last digits of floating-point sums. Hugging Face libraries are put in offline mode, so
+    that nothing is ever downloaded. Returns a small dict describing the settings.
     """
     check_int("threads", threads, minimum=1)
     os.environ.setdefault("PYTHONHASHSEED", "0")
+    # The book builds every Hugging Face model from a configuration; nothing may reach the network.
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ["HF_DATASETS_OFFLINE"] = "1"
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        pass
+    else:
+        threadpool_limits(limits=threads)  # NumPy's and SciPy's BLAS
     set_seed(seed)
     import torch
 
