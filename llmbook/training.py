@@ -137,6 +137,27 @@ def learning_rate(step: int, max_steps: int, peak_lr: float, warmup_steps: int =
     return peak_lr * (min_fraction + (1.0 - min_fraction) * cosine)
 
 
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Split a model's trainable parameters into two AdamW groups: decayed matrices and undecayed vectors.
+
+    Parameters with two or more dimensions (weights of linear layers, embeddings) get ``weight_decay``; 1-D
+    parameters (biases, LayerNorm gains and shifts) get none, as in most Transformer training recipes. A
+    parameter shared by two modules (tied embeddings) appears once. Frozen parameters (``requires_grad`` False)
+    are left out. Raises ``ValueError`` if ``weight_decay`` is negative or nothing is trainable.
+    """
+    if not hasattr(model, "named_parameters"):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or weight_decay < 0:
+        raise ValueError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
+    trainable = [p for p in model.parameters() if p.requires_grad]  # .parameters() yields shared ones once
+    if not trainable:
+        raise ValueError("model has no trainable parameters (every parameter has requires_grad=False)")
+    decay = [p for p in trainable if p.dim() >= 2]
+    no_decay = [p for p in trainable if p.dim() < 2]
+    return [{"params": decay, "weight_decay": float(weight_decay)},
+            {"params": no_decay, "weight_decay": 0.0}]
+
+
 @torch.no_grad()
 def evaluate_loss(model: nn.Module, data, n_ctx: int, batch_size: int = 256, max_windows: int | None = None) -> float:
     """Mean cross-entropy (nats per token) of ``model`` on ``data``, cut into consecutive windows of ``n_ctx``.
@@ -177,6 +198,11 @@ def train(model: nn.Module, train_data, val_data, *, steps: int, batch_size: int
     the step, the mean training loss since the previous report and the validation loss, rounded to 3 decimals.
     ``on_eval(step, model)`` is called at the same moments (step 0 is reported before any update).
 
+    Weight decay follows standard practice: it applies to matrices (weights of linear layers, embeddings) and
+    not to 1-D parameters (biases, LayerNorm gains and shifts). Only parameters with ``requires_grad`` are
+    trained, so a model with frozen parts (a probe, LoRA) can be passed as it is. The model is left in the mode
+    (training or evaluation) it was in before the call.
+
     Returns a dict with ``steps`` and ``train_loss`` (one entry per step), ``eval_steps``, ``val_loss``
     (one entry per evaluation) and ``seconds`` (wall time of the whole loop, evaluations included).
     """
@@ -192,7 +218,7 @@ def train(model: nn.Module, train_data, val_data, *, steps: int, batch_size: int
     train_data = _check_ids("train_data", train_data, min_length=n_ctx + 1)
     val_data = _check_ids("val_data", val_data, min_length=n_ctx + 1)
     generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, betas=(0.9, 0.99))
+    optimizer = torch.optim.AdamW(parameter_groups(model, weight_decay), lr=lr, betas=(0.9, 0.99))
     history = {"steps": [], "train_loss": [], "eval_steps": [], "val_loss": [], "seconds": 0.0}
 
     def report(step: int, recent: list[float]) -> None:
@@ -206,6 +232,7 @@ def train(model: nn.Module, train_data, val_data, *, steps: int, batch_size: int
             on_eval(step, model)
 
     start = time.perf_counter()
+    was_training = model.training
     model.train()
     report(0, [])
     recent: list[float] = []
@@ -217,7 +244,7 @@ def train(model: nn.Module, train_data, val_data, *, steps: int, batch_size: int
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if grad_clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], grad_clip)
         optimizer.step()
         history["steps"].append(step + 1)
         history["train_loss"].append(loss.item())
@@ -225,6 +252,6 @@ def train(model: nn.Module, train_data, val_data, *, steps: int, batch_size: int
         if (step + 1) % eval_every == 0 or step + 1 == steps:
             report(step + 1, recent)
             recent = []
-    model.eval()
+    model.train(was_training)
     history["seconds"] = time.perf_counter() - start
     return history

@@ -98,3 +98,42 @@ def test_training_a_tiny_model_lowers_the_loss():
     assert len(history["train_loss"]) == 30
     assert history["val_loss"][0] == pytest.approx(before)
     assert history["val_loss"][-1] < 0.5 * before
+
+
+def test_parameter_groups_decay_matrices_only_and_count_tied_weights_once():
+    from llmbook.training import parameter_groups
+
+    model = GPT(GPTConfig(vocab_size=11, n_ctx=8, d_model=16, n_layers=1, n_heads=2))
+    decay, no_decay = parameter_groups(model, 0.1)
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert all(p.dim() >= 2 for p in decay["params"]) and all(p.dim() == 1 for p in no_decay["params"])
+    assert any(p is model.token_embedding.weight for p in decay["params"])
+    assert sum(p.numel() for g in (decay, no_decay) for p in g["params"]) == sum(p.numel() for p in model.parameters())
+    assert not any(p is model.final_norm.weight for p in decay["params"])
+
+
+def test_parameter_groups_skip_frozen_parameters_and_reject_bad_input():
+    from llmbook.training import parameter_groups
+
+    model = GPT(GPTConfig(vocab_size=11, n_ctx=8, d_model=16, n_layers=1, n_heads=2))
+    for p in model.parameters():
+        p.requires_grad_(False)
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        parameter_groups(model, 0.1)
+    model.lm_head.weight.requires_grad_(True)  # tied to the token embedding
+    decay, no_decay = parameter_groups(model, 0.0)
+    assert len(decay["params"]) == 1 and not no_decay["params"]
+    with pytest.raises(ValueError, match="weight_decay"):
+        parameter_groups(model, -1.0)
+    with pytest.raises(TypeError, match="torch.nn.Module"):
+        parameter_groups("model", 0.1)
+
+
+@pytest.mark.parametrize("mode", [True, False])
+def test_train_leaves_the_model_in_the_mode_it_found(mode):
+    torch.manual_seed(0)
+    data = torch.randint(0, 5, (200,))
+    model = GPT(GPTConfig(vocab_size=5, n_ctx=8, d_model=16, n_layers=1, n_heads=2))
+    model.train(mode)
+    train(model, data, data, steps=2, batch_size=4, lr=1e-3, warmup_steps=0, eval_every=2, verbose=False)
+    assert model.training is mode
