@@ -29,9 +29,32 @@ help:
 	@echo "make lab         open JupyterLab on notebooks/"
 	@echo "make clean       remove build outputs (keeps .venv; 'make distclean' removes it too)"
 
+# Supported Pythons: every pin in requirements.txt installs on these (checked with pip's resolver).
+PYTHON_VERSIONS := 3.11 3.12 3.13
+# PyTorch's CPU build. On Linux, PyPI's torch wheel is the CUDA build and pulls in gigabytes of GPU libraries
+# that the book never uses, so torch comes from PyTorch's CPU index instead; macOS and Windows wheels on PyPI
+# are CPU builds already. With a GPU, choose another build: make book TORCH_INDEX=https://download.pytorch.org/whl/cu128
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH_PIN := $(shell grep -E '^torch==' requirements.txt)
+
 # The environment: rebuilt when requirements.txt or pyproject.toml change.
 $(STAMP): requirements.txt pyproject.toml
+	@version=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null) || { \
+	  echo "make: cannot run '$(PYTHON)'. Install Python ($(PYTHON_VERSIONS)) or name one: make book PYTHON=python3.12"; \
+	  exit 1; }; \
+	case " $(PYTHON_VERSIONS) " in *" $$version "*) ;; *) \
+	  echo "make: '$(PYTHON)' is Python $$version, but the book needs Python $(PYTHON_VERSIONS)."; \
+	  echo "      Point make at a supported interpreter, for example: make book PYTHON=python3.12"; \
+	  exit 1;; esac
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@# A torch wheel that pip already finds without an index (a local wheel folder, as on the CI machines) is used
+	@# as it is, with no network; otherwise Linux gets the CPU build from PyTorch's index.
+	@if $(BIN)/python -m pip install --quiet --no-index --no-deps "$(TORCH_PIN)" 2>/dev/null; then \
+	  echo "$(TORCH_PIN) installed from a local wheel"; \
+	elif [ "$$(uname -s)" = Linux ]; then \
+	  echo "installing $(TORCH_PIN) (CPU build) from $(TORCH_INDEX)"; \
+	  $(BIN)/python -m pip install --quiet "$(TORCH_PIN)" --index-url "$(TORCH_INDEX)"; \
+	fi
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/python -m pip check
