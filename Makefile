@@ -18,7 +18,7 @@ export HF_DATASETS_OFFLINE := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export JUPYTER_PLATFORM_DIRS := 1
 
-.PHONY: help env book test lint unit nbval build-strict links execute student lab clean benchmarks
+.PHONY: help env book test lint unit nbval build-strict links site-check execute student lab clean benchmarks speed checkpoints
 
 help:
 	@echo "make book        set up .venv if needed and build the site into _build/html"
@@ -26,6 +26,8 @@ help:
 	@echo "make execute     re-run every notebook in place (outputs stored; a second run shows no diff)"
 	@echo "make student     write student versions of the notebooks (solutions removed) to _build/student"
 	@echo "make benchmarks  run the scripts in benchmarks/ (slow; not part of make test)"
+	@echo "make speed       time every notebook idle and with one core busy, and its peak memory (NOTEBOOKS=...)"
+	@echo "make checkpoints retrain the shared pre-trained tiny GPT into llmbook/resources (about 30 s)"
 	@echo "make lab         open JupyterLab on notebooks/"
 	@echo "make clean       remove build outputs (keeps .venv; 'make distclean' removes it too)"
 
@@ -68,7 +70,7 @@ book: $(STAMP)
 
 test: $(STAMP)
 	@failed=0; \
-	for step in lint unit nbval build-strict links; do \
+	for step in lint unit nbval build-strict links site-check; do \
 	  echo "=== make $$step ==="; \
 	  $(MAKE) --no-print-directory $$step || { echo "*** $$step FAILED"; failed=1; }; \
 	done; \
@@ -76,7 +78,7 @@ test: $(STAMP)
 	echo "make test: all checks passed"
 
 lint: $(STAMP)
-	$(BIN)/ruff check llmbook tests benchmarks scripts notebooks
+	$(BIN)/ruff check llmbook tests benchmarks scripts notebooks _ext
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests
@@ -91,6 +93,16 @@ build-strict: $(STAMP)
 links: $(STAMP)
 	$(BIN)/python scripts/check_site.py _build/html
 
+# The built site in a real browser with the network cut (maths, accessibility, requests, console, code width,
+# links, search). Needs Debian's Chromium (apt-get install chromium); skipped, and said so, without it.
+CHROMIUM ?= $(firstword $(wildcard /usr/bin/chromium /usr/bin/chromium-browser))
+site-check: $(STAMP)
+	@if [ -z "$(CHROMIUM)" ]; then \
+	  echo "site-check SKIPPED: no Chromium found (apt-get install chromium, or make site-check CHROMIUM=/path)"; \
+	else \
+	  $(BIN)/python scripts/site_check.py _build/html --browser "$(CHROMIUM)"; \
+	fi
+
 execute: $(STAMP)
 	@for nb in $(NOTEBOOKS); do \
 	  echo "executing $$nb"; \
@@ -104,6 +116,14 @@ student: $(STAMP)
 
 benchmarks: $(STAMP)
 	@for b in benchmarks/*.py; do echo "=== $$b ==="; $(BIN)/python "$$b" || exit 1; done
+
+# Not part of make test: a benchmark, not a timed test. SPEED_ARGS=--idle-only (or --busy-only, --repeat 3).
+speed: $(STAMP)
+	$(BIN)/python benchmarks/notebooks.py $(NOTEBOOKS) $(SPEED_ARGS)
+
+# The pre-trained tiny GPT shared by chapters 9-11 (safetensors + JSON; tests/test_pretrained.py checks it).
+checkpoints: $(STAMP)
+	$(BIN)/python scripts/train_checkpoint.py
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks

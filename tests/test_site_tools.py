@@ -1,0 +1,62 @@
+"""Tests of the site's local Sphinx extension and of the browser site check's pure parts."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load(path: Path, name: str):
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(path.parent))
+    return module
+
+
+book_site = load(ROOT / "_ext" / "book_site.py", "book_site")
+site_check = load(ROOT / "scripts" / "site_check.py", "site_check")
+
+
+class Script(str):
+    def __new__(cls, filename, **attributes):
+        obj = super().__new__(cls, str(filename))
+        obj.filename, obj.attributes = filename, attributes
+        return obj
+
+
+def test_bibliography_entries_become_list_items():
+    html = '<div role="list" class="citation-list"><div class="citation" role="doc-biblioentry">x</div></div>'
+    fixed = book_site.fix_html(html)
+    assert 'role="doc-biblioentry"' not in fixed and 'role="listitem"' in fixed
+
+
+def test_repeated_inline_scripts_are_kept_once_and_different_ones_all_kept():
+    scripts = [Script("_static/a.js"), Script(None, body="const X = 1"), Script("", body="const X = 1"),
+               Script(None, body="const Y = 2"), Script("_static/a.js"), Script("_static/a.js", defer="defer")]
+    kept = book_site.unique_scripts(scripts)
+    assert [(s.filename, s.attributes) for s in kept] == [
+        ("_static/a.js", {}), (None, {"body": "const X = 1"}), (None, {"body": "const Y = 2"}),
+        ("_static/a.js", {"defer": "defer"})]
+
+
+def test_pages_to_check_skips_static_files_and_redirects(tmp_path):
+    (tmp_path / "_static").mkdir()
+    (tmp_path / "_static" / "x.html").write_text("<html></html>")
+    (tmp_path / "index.html").write_text('<meta http-equiv="Refresh" content="0; url=book/intro.html" />')
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "intro.html").write_text("<html></html>")
+    (tmp_path / "search.html").write_text("<html></html>")
+    assert site_check.pages_to_check(tmp_path, None) == ["book/intro.html"]
+    assert site_check.pages_to_check(tmp_path, ["notebooks/*"]) == []
+
+
+def test_site_check_needs_a_built_site(tmp_path, capsys):
+    assert site_check.main([str(tmp_path)]) == 1
+    assert "build the site first" in capsys.readouterr().out
