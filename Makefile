@@ -35,7 +35,7 @@ help:
 PYTHON_VERSIONS := 3.11 3.12 3.13
 # PyTorch's CPU build. On Linux, PyPI's torch wheel is the CUDA build and pulls in gigabytes of GPU libraries
 # that the book never uses, so torch comes from PyTorch's CPU index instead; macOS and Windows wheels on PyPI
-# are CPU builds already. With a GPU, choose another build: make book TORCH_INDEX=https://download.pytorch.org/whl/cu128
+# are CPU builds already. With a GPU, name a CUDA wheel index from PyTorch's install guide: make book TORCH_INDEX=...
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH_PIN := $(shell grep -E '^torch==' requirements.txt)
 

@@ -60,3 +60,13 @@ def test_pages_to_check_skips_static_files_and_redirects(tmp_path):
 def test_site_check_needs_a_built_site(tmp_path, capsys):
     assert site_check.main([str(tmp_path)]) == 1
     assert "build the site first" in capsys.readouterr().out
+
+
+def test_page_description_is_the_first_real_paragraph_cut_at_a_word():
+    from docutils.core import publish_doctree
+
+    doctree = publish_doctree("Title\n=====\n\nShort.\n\n" + "A long first paragraph about models, " * 10)
+    text = book_site.page_description(doctree, limit=60)
+    assert text.startswith("A long first paragraph") and text.endswith("…") and len(text) <= 60
+    assert book_site.page_description(publish_doctree("Only a line.")) == ""
+    assert book_site.page_description(None) == ""
