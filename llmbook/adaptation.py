@@ -20,6 +20,9 @@ import numpy as np
 
 from llmbook.utils import check_int, check_probability
 
+__all__ = ["WORLD", "KINDS", "SIZES", "TASKS", "nouns", "generate_corpus", "pretrain_word_vectors", "make_task",
+           "mean_vectors", "learning_curve"]
+
 #: The toy world: kind -> size -> nouns (six per cell, 48 in all).
 WORLD = {
     "animal": {"small": ["mouse", "ant", "frog", "bee", "sparrow", "snail"],
@@ -31,7 +34,9 @@ WORLD = {
     "tool": {"small": ["needle", "pin", "screw", "nail", "key", "spoon"],
              "big": ["ladder", "crane", "anvil", "wheelbarrow", "forklift", "bulldozer"]},
 }
+#: The four kinds of noun (the labels of the "kind" task).
 KINDS = tuple(WORLD)
+#: The two sizes (the labels of the "size" task).
 SIZES = ("small", "big")
 #: Words that co-occur with each kind and size in the pre-training corpus.
 KIND_CONTEXT = {
@@ -43,6 +48,7 @@ KIND_CONTEXT = {
 SIZE_CONTEXT = {"small": ["tiny", "little", "pocket", "hardly", "light"],
                 "big": ["huge", "giant", "enormous", "heavy", "massive"]}
 FILLER = ["the", "a", "we", "saw", "there", "is", "near", "today", "yesterday", "look", "at", "that", "one", "this"]
+#: The two downstream tasks and their labels.
 TASKS = {"kind": KINDS, "size": SIZES}
 
 

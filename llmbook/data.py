@@ -10,6 +10,8 @@ from pathlib import Path
 
 from llmbook.utils import check_probability
 
+__all__ = ["gensim_test_file", "lee_news_documents", "lee_news_text", "train_val_split"]
+
 
 def gensim_test_file(name: str) -> Path:
     """Path of a file in gensim's bundled ``test_data`` folder (raises FileNotFoundError with the folder name)."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 import matplotlib as mpl
 from cycler import cycler
 
+__all__ = ["OKABE_ITO", "PALETTE", "SEQUENTIAL_CMAP", "DIVERGING_CMAP", "use_book_style"]
+
 #: Okabe–Ito colour-blind-safe palette (black last, since it is used for reference lines).
 OKABE_ITO = {
     "orange": "#E69F00",
@@ -20,10 +22,12 @@ OKABE_ITO = {
     "reddish_purple": "#CC79A7",
     "black": "#000000",
 }
+#: The order in which the book's figures use the Okabe–Ito colours.
 PALETTE = [OKABE_ITO[k] for k in ("blue", "orange", "bluish_green", "vermillion", "reddish_purple",
                                    "sky_blue", "yellow", "black")]
 #: A perceptually uniform, colour-blind-friendly colormap for heatmaps.
 SEQUENTIAL_CMAP = "viridis"
+#: A colour-blind-friendly diverging colormap, for values on both sides of zero.
 DIVERGING_CMAP = "PuOr"
 
 
