@@ -1,0 +1,310 @@
+"""Tests of llmbook.rlhf: the toy world, the labeller, the Bradley-Terry reward model, the KL penalty, PPO, DPO."""
+
+import math
+import random
+
+import pytest
+import torch
+
+from llmbook.rlhf import (
+    END,
+    POSITIVE,
+    TOPICS,
+    Labeller,
+    WordTokenizer,
+    bradley_terry_loss,
+    bradley_terry_probability,
+    demonstration,
+    demonstrations,
+    dpo_loss,
+    encode_examples,
+    hidden_score,
+    kl_penalised_returns,
+    kl_per_token,
+    optimise_policy,
+    ppo_clipped_loss,
+    preference_pairs,
+    prompt_text,
+    response_logits,
+    response_mask,
+    reward_model_from,
+    sequence_rewards,
+    sft_loss,
+    token_log_probs,
+    train_dpo,
+    train_reward_model,
+    weights_fingerprint,
+    world_tokenizer,
+)
+from llmbook.transformer import GPT, GPTConfig
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return world_tokenizer()
+
+
+@pytest.fixture()
+def model(tokenizer):
+    torch.manual_seed(0)
+    return GPT(GPTConfig(vocab_size=tokenizer.vocab_size, n_ctx=20, d_model=16, n_layers=1, n_heads=2)).eval()
+
+
+# ------------------------------------------------------------------------------------------ world, labeller
+
+
+def test_word_tokenizer_round_trip_and_errors():
+    tok = WordTokenizer(["a", "b", "c"])
+    assert tok.encode("a c b") == [0, 2, 1]
+    assert tok.decode([2, 0]) == "c a"
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        tok.encode("a d")
+    with pytest.raises(ValueError, match="must lie in"):
+        tok.decode([3])
+    with pytest.raises(ValueError, match="repeated"):
+        WordTokenizer(["a", "a"])
+    with pytest.raises(TypeError):
+        tok.encode(["a"])
+
+
+def test_demonstrations_are_deterministic_well_formed_and_never_repeat(tokenizer):
+    texts = demonstrations(200, seed=3)
+    assert texts == demonstrations(200, seed=3)
+    assert texts != demonstrations(200, seed=4)
+    for text in texts:
+        words = text.split()
+        assert words[-1] == END and words[3] == ":"
+        topic = words[2]
+        answer = words[4:-1]
+        content = [w for w in answer if w not in ("the", "was", "and", "but")]
+        assert len(content) == len(set(content)), text  # no noun or adjective twice
+        assert all(w in TOPICS[topic] for w in answer[1::5]), text  # nouns belong to the topic
+        tokenizer.encode(text)  # every word is in the vocabulary
+    praise = [demonstration(random.Random(i), "film", "praise") for i in range(200)]
+    positive = sum(w in POSITIVE for t in praise for w in t.split())
+    total = sum(w in POSITIVE or w in ("dull", "awful", "poor", "weak", "bland") for t in praise for w in t.split())
+    assert positive / total > 0.8
+
+
+def test_prompt_text_and_bad_input():
+    assert prompt_text("meal") == "| review meal :"
+    assert prompt_text("film", "praise") == "| praise film :"
+    with pytest.raises(ValueError, match="topic"):
+        prompt_text("car")
+    with pytest.raises(ValueError, match="tone"):
+        prompt_text("film", "kind")
+    with pytest.raises(ValueError):
+        demonstrations(0)
+
+
+def test_hidden_score_by_hand():
+    assert hidden_score("the plot was great .") == pytest.approx(1.0)
+    assert hidden_score("the plot was great but the cast was dull .") == pytest.approx(0.0)
+    # "plot" and "great" repeated: 1.0 - 2 * 1.0
+    assert hidden_score("the plot was great and the plot was great .") == pytest.approx(-1.0)
+    assert hidden_score("the plot was great and the plot was great .", repetition_penalty=0.5) == pytest.approx(0.0)
+    assert hidden_score(".") == -1.0  # says nothing
+    assert hidden_score("the plot was great") == -1.0  # never ends
+    assert hidden_score("the plot was great . the cast was dull .") == pytest.approx(1.0)  # stops at the end
+    with pytest.raises(ValueError):
+        hidden_score("the plot was great .", repetition_penalty=-1)
+    with pytest.raises(TypeError):
+        hidden_score(3)
+
+
+def test_labeller_is_a_noisy_bradley_terry_judge():
+    labeller = Labeller(temperature=0.5)
+    good, bad = "the plot was great .", "the plot was dull ."
+    assert labeller.probability(good, bad) == pytest.approx(1 / (1 + math.exp(-2.0 / 0.5)))
+    assert labeller.probability(good, good) == pytest.approx(0.5)
+    choices = labeller.prefers_first([good] * 2000, [bad] * 2000, seed=0)
+    assert abs(sum(choices) / 2000 - labeller.probability(good, bad)) < 0.02
+    assert choices == labeller.prefers_first([good] * 2000, [bad] * 2000, seed=0)
+    assert Labeller(score=lambda text: -hidden_score(text)).probability(good, bad) < 0.5
+    with pytest.raises(ValueError):
+        Labeller(temperature=0)
+    with pytest.raises(ValueError, match="as many"):
+        labeller.prefers_first([good], [good, bad])
+
+
+# ---------------------------------------------------------------------------------------- Bradley-Terry
+
+
+def test_bradley_terry_probability_by_hand():
+    assert bradley_terry_probability(1.0, 1.0) == pytest.approx(0.5)
+    assert bradley_terry_probability(2.0, 0.0) == pytest.approx(1 / (1 + math.exp(-2)))
+    assert bradley_terry_probability(0.0, 2.0) == pytest.approx(1 - 1 / (1 + math.exp(-2)))
+    tensor = bradley_terry_probability(torch.tensor([0.0, 3.0]), torch.tensor([0.0, 1.0]))
+    assert torch.allclose(tensor, torch.tensor([0.5, 1 / (1 + math.exp(-2))]))
+    with pytest.raises(TypeError):
+        bradley_terry_probability("1", 0.0)
+    with pytest.raises(ValueError, match="same shape"):
+        bradley_terry_probability(torch.zeros(2), torch.zeros(3))
+
+
+def test_bradley_terry_loss_by_hand_and_bad_input():
+    loss = bradley_terry_loss(torch.tensor([1.0, 0.0]), torch.tensor([0.0, 0.0]))
+    expected = (-math.log(1 / (1 + math.exp(-1))) + math.log(2)) / 2
+    assert float(loss) == pytest.approx(expected)
+    with pytest.raises(ValueError):
+        bradley_terry_loss(torch.zeros(2, 1), torch.zeros(2, 1))
+    with pytest.raises(TypeError):
+        bradley_terry_loss(torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.long))
+    with pytest.raises(ValueError, match="at least one"):
+        bradley_terry_loss(torch.zeros(0), torch.zeros(0))
+
+
+def test_reward_model_reads_the_last_answer_token_and_leaves_the_model_alone(model, tokenizer):
+    before = weights_fingerprint(model)
+    reward_model = reward_model_from(model)
+    assert weights_fingerprint(model) == before
+    with torch.no_grad():
+        reward_model.lm_head.weight.normal_()
+    ids = torch.tensor([tokenizer.encode("| review film : the plot was great . . .")])
+    mask = response_mask(ids, 4, tokenizer.stoi[END])
+    assert mask.tolist() == [[True] * 5 + [False] * 2]
+    with torch.no_grad():
+        scores = reward_model(ids)[0][0, :, 0]
+        assert float(sequence_rewards(reward_model, ids, mask)) == pytest.approx(float(scores[8]))
+        # padding after the end mark does not change the reward
+        other = ids.clone()
+        other[0, -2:] = tokenizer.stoi["the"]
+        assert float(sequence_rewards(reward_model, other, mask)) == pytest.approx(float(scores[8]), abs=1e-6)
+    with pytest.raises(TypeError):
+        reward_model_from(torch.nn.Linear(2, 2))
+
+
+def test_reward_model_training_learns_the_labellers_order(model, tokenizer):
+    torch.manual_seed(0)
+    pairs = preference_pairs(model, tokenizer, Labeller(temperature=0.1), 40, 6, seed=0)
+    assert pairs["chosen"].shape == pairs["rejected"].shape == (120, 10)
+    reward_model = reward_model_from(model)
+    losses = train_reward_model(reward_model, pairs, tokenizer.stoi[END], steps=60, batch_size=32, lr=3e-3,
+                                verbose=False)
+    assert sum(losses[-10:]) / 10 < losses[0] - 0.1
+
+
+# ---------------------------------------------------------------------------------------- KL and PPO
+
+
+def test_kl_is_zero_when_the_policy_equals_the_reference(model, tokenizer):
+    ids = torch.tensor([tokenizer.encode("| review film : the plot was great .")])
+    logits = response_logits(model, ids, 4)
+    assert logits.shape == (1, 5, tokenizer.vocab_size)
+    assert torch.allclose(kl_per_token(logits, logits.clone()), torch.zeros(1, 5), atol=1e-6)
+    log_probs = token_log_probs(logits, ids[:, 4:])
+    returns = kl_penalised_returns(torch.tensor([2.0]), log_probs, log_probs.clone(),
+                                   torch.ones(1, 5, dtype=torch.bool), beta=0.7)
+    assert torch.allclose(returns, torch.full((1, 5), 2.0))
+
+
+def test_kl_by_hand_and_positive():
+    p = torch.log(torch.tensor([[[0.5, 0.5]]]))
+    q = torch.log(torch.tensor([[[0.25, 0.75]]]))
+    expected = 0.5 * math.log(0.5 / 0.25) + 0.5 * math.log(0.5 / 0.75)
+    assert float(kl_per_token(p, q)) == pytest.approx(expected)
+    torch.manual_seed(0)
+    a, b = torch.randn(3, 4, 6), torch.randn(3, 4, 6)
+    assert (kl_per_token(a, b) > 0).all()
+    with pytest.raises(ValueError, match="same shape"):
+        kl_per_token(a, b[:, :2])
+
+
+def test_kl_penalised_returns_by_hand_and_bad_input():
+    log_probs = torch.tensor([[-1.0, -2.0, -0.5]])
+    reference = torch.tensor([[-1.5, -1.0, -0.5]])
+    mask = torch.tensor([[True, True, False]])
+    # per-token penalties: -beta * (0.5, -1.0) = (-1.0, 2.0) with beta = 2; returns-to-go: 3 + 1.0, 3 + 2.0, 0
+    returns = kl_penalised_returns(torch.tensor([3.0]), log_probs, reference, mask, beta=2.0)
+    assert torch.allclose(returns, torch.tensor([[4.0, 5.0, 0.0]]))
+    assert torch.allclose(kl_penalised_returns(torch.tensor([3.0]), log_probs, reference, mask, beta=0),
+                          torch.tensor([[3.0, 3.0, 0.0]]))
+    with pytest.raises(ValueError, match="beta"):
+        kl_penalised_returns(torch.tensor([3.0]), log_probs, reference, mask, beta=-1)
+    with pytest.raises(ValueError, match="mask"):
+        kl_penalised_returns(torch.tensor([3.0]), log_probs, reference, mask.float(), beta=1)
+    with pytest.raises(ValueError, match="one reward per answer"):
+        kl_penalised_returns(torch.tensor([3.0, 1.0]), log_probs, reference, mask, beta=1)
+
+
+def test_ppo_clipped_loss_gradient_is_reinforce_at_ratio_one_and_clipped_beyond():
+    log_probs = torch.tensor([[-1.0, -2.0]], requires_grad=True)
+    advantages = torch.tensor([[1.0, -2.0]])
+    mask = torch.ones(1, 2, dtype=torch.bool)
+    ppo_clipped_loss(log_probs, log_probs.detach(), advantages, mask).backward()
+    assert torch.allclose(log_probs.grad, -advantages / 2)  # REINFORCE: -A grad log pi, mean over 2 tokens
+    pushed = torch.tensor([[-0.5, -2.0]], requires_grad=True)  # ratio e^0.5 > 1.2 on the first token, A > 0
+    ppo_clipped_loss(pushed, torch.tensor([[-1.0, -2.0]]), advantages, mask, clip=0.2).backward()
+    assert pushed.grad[0, 0] == 0  # clipped: no further push
+    with pytest.raises(ValueError, match="no token"):
+        ppo_clipped_loss(log_probs, log_probs, advantages, torch.zeros(1, 2, dtype=torch.bool))
+    with pytest.raises(ValueError):
+        ppo_clipped_loss(log_probs, log_probs, advantages, mask, clip=0)
+
+
+def test_optimise_policy_leaves_the_reference_alone_and_records_history(model, tokenizer):
+    reward_model = reward_model_from(model)
+    with torch.no_grad():
+        reward_model.lm_head.weight.normal_()  # a non-constant reward, so that there is something to learn
+    before = weights_fingerprint(model)
+    policy, history = optimise_policy(model, reward_model, tokenizer, Labeller(), beta=0.1, iterations=2,
+                                      n_per_prompt=2, max_new_tokens=4, lr=1e-3, eval_every=1, verbose=False)
+    assert weights_fingerprint(model) == before
+    assert weights_fingerprint(policy) != before
+    assert history["iteration"] == [0, 1, 2]
+    assert history["kl"][0] == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError, match="beta"):
+        optimise_policy(model, reward_model, tokenizer, Labeller(), beta=-0.1, iterations=1, n_per_prompt=1,
+                        max_new_tokens=2, lr=1e-3)
+
+
+# ------------------------------------------------------------------------------------------------- DPO
+
+
+def test_dpo_loss_by_hand():
+    beta = 0.5
+    # implicit rewards: chosen 0.5 * (-3 - -4) = 0.5, rejected 0.5 * (-5 - -4.5) = -0.25; margin 0.75
+    loss = dpo_loss(torch.tensor([-3.0]), torch.tensor([-5.0]), torch.tensor([-4.0]), torch.tensor([-4.5]), beta)
+    assert float(loss) == pytest.approx(-math.log(1 / (1 + math.exp(-0.75))))
+    same = torch.tensor([-2.0, -7.0])
+    assert float(dpo_loss(same, same + 1, same, same + 1, beta=3.0)) == pytest.approx(math.log(2))
+    with pytest.raises(ValueError):
+        dpo_loss(same, same, same, same, beta=0)
+    with pytest.raises(ValueError, match="same shape"):
+        dpo_loss(same, same[:1], same, same, beta=1)
+
+
+def test_train_dpo_raises_the_chosen_answers_relative_likelihood(model, tokenizer):
+    chosen = encode_examples(tokenizer, ["| review film : the plot was great ."] * 8, 10)
+    rejected = encode_examples(tokenizer, ["| review film : the plot was dull ."] * 8, 10)
+    pairs = {"chosen": chosen, "rejected": rejected, "prompt_length": 4}
+    policy, losses = train_dpo(model, pairs, tokenizer.stoi[END], beta=0.5, steps=20, batch_size=4, lr=3e-3,
+                               verbose=False)
+    assert losses[0] == pytest.approx(math.log(2), abs=1e-5)  # the policy starts equal to the reference
+    assert losses[-1] < 0.5
+
+
+# ------------------------------------------------------------------------------------------------- misc
+
+
+def test_sft_loss_counts_answer_tokens_only(model, tokenizer):
+    ids = encode_examples(tokenizer, ["| review film : the plot was great ."], 12)
+    assert ids.shape == (1, 12)
+    with torch.no_grad():
+        logits = model(ids)[0]
+        expected = torch.nn.functional.cross_entropy(logits[0, 3:8], ids[0, 4:9])  # "the plot was great ."
+        loss = sft_loss(model, ids, 4, tokenizer.stoi[END])
+    assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+    with pytest.raises(ValueError, match="more than length"):
+        encode_examples(tokenizer, ["| review film : the plot was great ."], 5)
+
+
+def test_weights_fingerprint_changes_only_with_the_weights(model):
+    before = weights_fingerprint(model)
+    model(torch.tensor([[1, 2, 3]]))
+    assert weights_fingerprint(model) == before
+    with torch.no_grad():
+        model.lm_head.weight[0, 0] += 1e-3
+    assert weights_fingerprint(model) != before
+    with pytest.raises(TypeError):
+        weights_fingerprint("model")
