@@ -18,7 +18,7 @@ export HF_DATASETS_OFFLINE := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export JUPYTER_PLATFORM_DIRS := 1
 
-.PHONY: help env book test lint unit nbval build-strict links site-check execute student lab clean benchmarks speed checkpoints
+.PHONY: help env book test lint unit install-check nbval build-strict links site-check execute student lab clean benchmarks speed checkpoints
 
 help:
 	@echo "make book        set up .venv if needed and build the site into _build/html"
@@ -70,7 +70,7 @@ book: $(STAMP)
 
 test: $(STAMP)
 	@failed=0; \
-	for step in lint unit nbval build-strict links site-check; do \
+	for step in lint unit install-check nbval build-strict links site-check; do \
 	  echo "=== make $$step ==="; \
 	  $(MAKE) --no-print-directory $$step || { echo "*** $$step FAILED"; failed=1; }; \
 	done; \
@@ -82,6 +82,10 @@ lint: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests
+
+# llmbook on its own: a fresh virtual environment, `pip install .`, every module imported (about a minute).
+install-check: $(STAMP)
+	$(BIN)/python -m pytest -q -m install tests/test_fresh_install.py -p no:cacheprovider
 
 nbval: $(STAMP)
 	$(BIN)/python -m pytest -q --nbval $(NOTEBOOKS) --nbval-sanitize-with .nbval_sanitize.cfg -p no:cacheprovider
