@@ -55,11 +55,15 @@ TOPICS = {
 }
 #: The labeller's hidden value of each adjective (positive words it likes, negative words it dislikes).
 POSITIVE = {"great": 1.0, "lovely": 1.2, "superb": 1.1, "charming": 0.9, "fine": 0.8}
+#: The negative adjectives and the labeller's (hidden) values of them.
 NEGATIVE = {"dull": -1.0, "awful": -1.2, "poor": -1.1, "weak": -0.9, "bland": -0.8}
 #: The instruction words that open a prompt. "review" asks for an honest review, "praise" for a kind one and
 #: "criticise" for a harsh one.
 TONES = ("review", "praise", "criticise")
-START, END = "|", "."
+#: The token that opens every prompt.
+START = "|"
+#: The token that ends every answer.
+END = "."
 _FILLER = ("the", "was", "and", "but", ":")
 
 
