@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import venv
 from pathlib import Path
@@ -46,7 +47,12 @@ def test_llmbook_installs_into_a_fresh_environment_and_imports(tmp_path):
         cpu = run(python, "-m", "pip", "install", "--quiet", torch_pin,
                   "--index-url", "https://download.pytorch.org/whl/cpu")
         assert cpu.returncode == 0, cpu.stderr[-2000:]
-    installed = run(python, "-m", "pip", "install", "--quiet", ROOT, cwd=tmp_path)
+    # Install from a copy of what the package is made of, so that the build leaves nothing in the working tree.
+    source = tmp_path / "source"
+    shutil.copytree(ROOT / "llmbook", source / "llmbook", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, source / name)
+    installed = run(python, "-m", "pip", "install", "--quiet", source, cwd=tmp_path)
     assert installed.returncode == 0, installed.stderr[-2000:]
     check = run(python, "-c", CHECK, cwd=tmp_path, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert check.returncode == 0, check.stderr[-2000:]
