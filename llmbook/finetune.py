@@ -1,0 +1,259 @@
+"""Adapting a pre-trained character GPT to a labelled task: data, a classifier, training and prompting (chapter 9).
+
+The labelled task is **typo detection**: a window of news text either is clean (label 0) or has ``n_typos``
+words with two neighbouring letters swapped (label 1). Recognising a misspelt word needs knowledge of the
+spelling of thousands of words; a few hundred labelled windows cannot teach that, but a language model trained
+on unlabelled text has it. The classifier reads that knowledge through the model's own predictions:
+
+- :func:`make_typo_task`: labelled windows cut from a text, half of them corrupted.
+- :func:`char_surprisals`: the language model's loss at every character, ``-ln P(x_t | x_<t)``, shape (B, T-1).
+- :class:`SurprisalClassifier`: a GPT plus a linear head on the ``k`` largest surprisals of a window.
+- :func:`train_classifier` and :func:`accuracy`: a small AdamW loop and the share of correct predictions.
+- :func:`in_context_classify`: few-shot prompting, no weights changed (in-context learning).
+- :func:`make_sft_pairs` and :func:`sft_tensors`: prompt -> response pairs and their masked training tensors.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from llmbook.training import parameter_groups
+from llmbook.utils import check_int, check_positive
+
+__all__ = ["IGNORE_INDEX", "SurprisalClassifier", "accuracy", "add_typos", "char_surprisals", "encode_batch",
+           "in_context_classify", "make_sft_pairs", "make_typo_task", "sft_tensors", "train_classifier"]
+
+#: Target value that ``F.cross_entropy`` ignores (its default ``ignore_index``): positions not trained on.
+IGNORE_INDEX = -100
+
+
+def add_typos(window: str, n_typos: int, rng: random.Random) -> str:
+    """Swap two neighbouring inner letters in ``n_typos`` different words of at least 4 letters.
+
+    The first and last word of the window are never changed (they may be cut off). Raises ValueError if the
+    window has too few eligible words.
+    """
+    check_int("n_typos", n_typos, minimum=1)
+    words = window.split(" ")
+    eligible = [i for i in range(1, len(words) - 1) if len(words[i]) >= 4 and words[i].isalpha()]
+    if len(eligible) < n_typos:
+        raise ValueError(f"the window has {len(eligible)} words that can take a typo, need {n_typos}")
+    for i in rng.sample(eligible, n_typos):
+        word = words[i]
+        j = rng.randrange(1, len(word) - 2)  # keep the first and the last letter
+        words[i] = word[:j] + word[j + 1] + word[j] + word[j + 2:]
+    return " ".join(words)
+
+
+def make_typo_task(text: str, n: int, n_chars: int = 48, n_typos: int = 2, seed: int = 0):
+    """``n`` labelled windows of ``n_chars`` characters from ``text``: label 1 if typos were added, else 0.
+
+    Windows start at random positions (seeded) and never contain a newline; labels alternate at random with
+    probability 1/2. A corrupted window whose swap happens to give back the same text (a doubled letter) is
+    kept with label 1 only if it changed. Returns ``(texts, labels)`` with labels a NumPy int array.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a string, got {type(text).__name__}")
+    check_int("n", n, minimum=1)
+    check_int("n_chars", n_chars, minimum=8)
+    if len(text) < 10 * n_chars:
+        raise ValueError(f"text must be at least {10 * n_chars} characters long for windows of {n_chars}")
+    rng = random.Random(seed)
+    texts, labels = [], []
+    while len(texts) < n:
+        start = rng.randrange(len(text) - n_chars)
+        window = text[start:start + n_chars]
+        if "\n" in window:
+            continue
+        label = rng.randrange(2)
+        if label:
+            try:
+                corrupted = add_typos(window, n_typos, rng)
+            except ValueError:
+                continue
+            if corrupted == window:
+                continue
+            window = corrupted
+        texts.append(window)
+        labels.append(label)
+    return texts, np.array(labels)
+
+
+def encode_batch(tokenizer, texts) -> torch.Tensor:
+    """Encode equally long strings into a (B, T) tensor of token ids."""
+    if isinstance(texts, str) or not texts:
+        raise ValueError("texts must be a non-empty list of strings")
+    lengths = {len(t) for t in texts}
+    if len(lengths) != 1:
+        raise ValueError(f"texts must all have the same length, got lengths {sorted(lengths)[:5]}")
+    return torch.tensor([tokenizer.encode(t) for t in texts])
+
+
+def char_surprisals(model: nn.Module, token_ids: torch.Tensor) -> torch.Tensor:
+    """Surprisal of every character given the ones before it, ``-ln P(x_t | x_<t)`` in nats: shape (B, T-1).
+
+    Gradients flow through (use ``torch.no_grad()`` for frozen features).
+    """
+    if not isinstance(token_ids, torch.Tensor) or token_ids.dim() != 2 or token_ids.shape[1] < 2:
+        raise ValueError(f"token_ids must be a (batch, time >= 2) tensor, got {tuple(getattr(token_ids, 'shape', ()))}")
+    logits, _ = model(token_ids[:, :-1])  # (B, T-1, V): predictions of characters 1..T-1
+    return F.cross_entropy(logits.transpose(1, 2), token_ids[:, 1:], reduction="none")  # (B, T-1)
+
+
+class SurprisalClassifier(nn.Module):
+    """A GPT language model with a linear head on the ``k`` largest character surprisals of each window.
+
+    ``forward(token_ids)`` returns class logits (B, n_classes). The features are sorted, so the head sees "how
+    surprising were the most surprising characters", wherever they are. The GPT is the ``gpt`` attribute, the
+    head is ``head``; which of them train is decided by their parameters' ``requires_grad``.
+    """
+
+    def __init__(self, gpt: nn.Module, n_classes: int = 2, k: int = 8):
+        super().__init__()
+        if not isinstance(gpt, nn.Module) or not hasattr(gpt, "config"):
+            raise TypeError(f"gpt must be an llmbook.transformer.GPT, got {type(gpt).__name__}")
+        check_int("n_classes", n_classes, minimum=2)
+        check_int("k", k, minimum=1)
+        self.gpt, self.k = gpt, k
+        self.classifier = nn.Linear(k, n_classes)
+
+    def features(self, token_ids: torch.Tensor) -> torch.Tensor:
+        """The ``k`` largest surprisals of each window, in decreasing order: shape (B, k)."""
+        surprisals = char_surprisals(self.gpt, token_ids)
+        if surprisals.shape[1] < self.k:
+            raise ValueError(f"windows need at least k + 1 = {self.k + 1} tokens, got {token_ids.shape[1]}")
+        return surprisals.topk(self.k, dim=1).values
+
+    def forward(self, token_ids: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(token_ids))  # (B, n_classes)
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, inputs: torch.Tensor, labels, batch_size: int = 512) -> float:
+    """Share of ``inputs`` (B, T) whose argmax class equals ``labels``; the model's mode is restored."""
+    labels = torch.as_tensor(labels)
+    if len(labels) != len(inputs):
+        raise ValueError(f"inputs and labels must have the same length, got {len(inputs)} and {len(labels)}")
+    was_training = model.training
+    model.eval()
+    predictions = torch.cat([model(inputs[i:i + batch_size]).argmax(dim=1) for i in range(0, len(inputs), batch_size)])
+    model.train(was_training)
+    return float((predictions == labels).float().mean())
+
+
+def train_classifier(model: nn.Module, inputs: torch.Tensor, labels, *, steps: int, lr: float,
+                     batch_size: int = 32, weight_decay: float = 0.0, seed: int = 0,
+                     val: tuple | None = None, eval_every: int | None = None) -> dict:
+    """Train the parameters of ``model`` that have ``requires_grad`` with AdamW on cross-entropy.
+
+    Each step draws ``batch_size`` examples (with replacement) from a generator seeded with ``seed``. If ``val``
+    ``= (val_inputs, val_labels)`` and ``eval_every`` are given, validation accuracy is recorded every
+    ``eval_every`` steps. Returns ``{"train_loss": [...], "val_steps": [...], "val_accuracy": [...],
+    "seconds": process CPU time of the loop, "trainable": number of trained parameters}``.
+    """
+    check_int("steps", steps, minimum=1)
+    check_int("batch_size", batch_size, minimum=1)
+    check_positive("lr", lr)
+    labels = torch.as_tensor(labels)
+    if len(labels) != len(inputs):
+        raise ValueError(f"inputs and labels must have the same length, got {len(inputs)} and {len(labels)}")
+    groups = parameter_groups(model, weight_decay)
+    optimizer = torch.optim.AdamW(groups, lr=lr)
+    generator = torch.Generator().manual_seed(seed)
+    history = {"train_loss": [], "val_steps": [], "val_accuracy": [], "seconds": 0.0,
+               "trainable": sum(p.numel() for group in groups for p in group["params"])}
+    start = time.process_time()
+    was_training = model.training
+    model.train()
+    for step in range(1, steps + 1):
+        rows = torch.randint(len(inputs), (batch_size,), generator=generator)
+        loss = F.cross_entropy(model(inputs[rows]), labels[rows])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        history["train_loss"].append(loss.item())
+        if val is not None and eval_every and step % eval_every == 0:
+            history["val_steps"].append(step)
+            history["val_accuracy"].append(accuracy(model, *val))
+    model.train(was_training)
+    history["seconds"] = time.process_time() - start
+    return history
+
+
+@torch.no_grad()
+def in_context_classify(model: nn.Module, tokenizer, examples, queries, label_words,
+                        template: str = "{text} - {label}\n") -> np.ndarray:
+    """Few-shot classification by prompting: no weight changes.
+
+    The prompt is every ``(text, label)`` example formatted with ``template``, then the query formatted with
+    the label left out; the predicted class is the label word the model finds most probable as the
+    continuation. The prompt is cut from the left to the model's context size (``n_ctx``), so with a short context
+    only the last examples survive. Returns predicted class indices, shape (len(queries),).
+    """
+    label_words = list(label_words)
+    if len(label_words) < 2:
+        raise ValueError("label_words must name at least two classes")
+    n_ctx = model.config.n_ctx
+    shots = "".join(template.format(text=text, label=label_words[label]) for text, label in examples)
+    was_training = model.training
+    model.eval()
+    predictions = []
+    for query in queries:
+        prefix = shots + template.split("{label}")[0].format(text=query)
+        scores = []
+        for word in label_words:
+            ids = tokenizer.encode(prefix + word)[-n_ctx - 1:]
+            n_word = len(word)
+            logits, _ = model(torch.tensor([ids[:-1]]))
+            log_probs = torch.log_softmax(logits[0, -n_word:], dim=-1)
+            scores.append(float(log_probs.gather(1, torch.tensor(ids[-n_word:])[:, None]).sum()))
+        predictions.append(int(np.argmax(scores)))
+    model.train(was_training)
+    return np.array(predictions)
+
+
+def make_sft_pairs(words, n: int, seed: int = 0) -> list[tuple[str, str]]:
+    """``n`` instruction -> response pairs about ``words``: "Capitalise: word\\n" -> "Word\\n" and
+    "Count letters: word\\n" -> the number of letters, chosen at random (seeded)."""
+    words = [w for w in words if isinstance(w, str) and w.isalpha()]
+    if not words:
+        raise ValueError("words must contain at least one alphabetic word")
+    check_int("n", n, minimum=1)
+    rng = random.Random(seed)
+    pairs = []
+    for _ in range(n):
+        word = rng.choice(words).lower()
+        if rng.random() < 0.5:
+            pairs.append((f"Capitalise: {word}\n", f"{word.capitalize()}\n"))
+        else:
+            pairs.append((f"Count letters: {word}\n", f"{len(word)}\n"))
+    return pairs
+
+
+def sft_tensors(tokenizer, pairs, n_ctx: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs and targets for supervised fine-tuning on prompt -> response pairs, shape (n, n_ctx) each.
+
+    Each pair becomes the token sequence ``prompt + response``, right-padded with spaces. Targets are the
+    sequence shifted by one, with every position that predicts a prompt token or padding set to
+    :data:`IGNORE_INDEX`, so the loss is computed on the response only.
+    """
+    check_int("n_ctx", n_ctx, minimum=2)
+    inputs, targets = [], []
+    for prompt, response in pairs:
+        ids = tokenizer.encode(prompt + response)
+        if len(ids) > n_ctx + 1:
+            raise ValueError(f"a pair is {len(ids)} tokens long; at most n_ctx + 1 = {n_ctx + 1} fit")
+        n_prompt = len(tokenizer.encode(prompt))
+        padded = ids + tokenizer.encode(" ") * (n_ctx + 1 - len(ids))
+        target = padded[1:]
+        target = [IGNORE_INDEX] * (n_prompt - 1) + target[n_prompt - 1:len(ids) - 1]
+        target += [IGNORE_INDEX] * (n_ctx - len(target))
+        inputs.append(padded[:-1])
+        targets.append(target)
+    return torch.tensor(inputs), torch.tensor(targets)

@@ -1,0 +1,114 @@
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from llmbook.finetune import (
+    IGNORE_INDEX,
+    SurprisalClassifier,
+    accuracy,
+    add_typos,
+    char_surprisals,
+    encode_batch,
+    in_context_classify,
+    make_sft_pairs,
+    make_typo_task,
+    sft_tensors,
+    train_classifier,
+)
+from llmbook.tokenizers import CharTokenizer
+from llmbook.transformer import GPT, GPTConfig
+
+TEXT = ("The minister said the government would announce further measures next week after talks with "
+        "unions and employers about wages and conditions across the country. ") * 12
+
+
+@pytest.fixture()
+def tokenizer():
+    return CharTokenizer(TEXT + "=?-01234567890ABCDEFGHIJKLMNOPQRSTUVWXYZ:\n")
+
+
+def tiny_gpt(vocab_size, n_ctx=48):
+    torch.manual_seed(0)
+    return GPT(GPTConfig(vocab_size=vocab_size, n_ctx=n_ctx, d_model=16, n_layers=1, n_heads=2))
+
+
+def test_typos_swap_two_inner_letters_of_distinct_words():
+    window = "one minister said the government would act now"
+    corrupted = add_typos(window, 2, random.Random(0))
+    changed = [(a, b) for a, b in zip(window.split(), corrupted.split(), strict=True) if a != b]
+    assert len(changed) == 2
+    for a, b in changed:
+        assert sorted(a) == sorted(b) and a[0] == b[0] and a[-1] == b[-1]
+    with pytest.raises(ValueError, match="can take a typo"):
+        add_typos("a b c", 1, random.Random(0))
+
+
+def test_typo_task_is_balanced_deterministic_and_checked():
+    texts, labels = make_typo_task(TEXT, 200, n_chars=40, seed=3)
+    assert len(texts) == 200 and all(len(t) == 40 for t in texts)
+    assert 0.35 < labels.mean() < 0.65
+    clean = set(TEXT[i:i + 40] for i in range(len(TEXT) - 40))
+    assert all((t in clean) == (y == 0) for t, y in zip(texts, labels, strict=True))
+    assert make_typo_task(TEXT, 200, n_chars=40, seed=3)[0] == texts
+    with pytest.raises(ValueError, match="at least"):
+        make_typo_task("short text", 5)
+    with pytest.raises(TypeError):
+        make_typo_task(123, 5)
+
+
+def test_surprisals_and_classifier_shapes(tokenizer):
+    gpt = tiny_gpt(tokenizer.vocab_size)
+    ids = encode_batch(tokenizer, [TEXT[:20], TEXT[5:25]])
+    s = char_surprisals(gpt, ids)
+    assert s.shape == (2, 19) and (s > 0).all()
+    _, loss = gpt(ids[:, :-1], ids[:, 1:])
+    assert torch.isclose(s.mean(), loss, atol=1e-6)
+    clf = SurprisalClassifier(gpt, k=4)
+    assert clf(ids).shape == (2, 2)
+    assert torch.all(clf.features(ids)[:, :-1] >= clf.features(ids)[:, 1:])  # sorted, largest first
+    with pytest.raises(ValueError, match="same length"):
+        encode_batch(tokenizer, ["abc", "ab"])
+    with pytest.raises(ValueError, match="k \\+ 1"):
+        SurprisalClassifier(gpt, k=30)(ids)
+    with pytest.raises(TypeError):
+        SurprisalClassifier(torch.nn.Linear(2, 2))
+
+
+def test_train_classifier_learns_a_separable_toy_task():
+    torch.manual_seed(0)
+    inputs = torch.randn(64, 3)
+    labels = (inputs[:, 0] > 0).long()
+    model = torch.nn.Linear(3, 2)
+    before = accuracy(model, inputs, labels)
+    history = train_classifier(model, inputs, labels, steps=200, lr=0.05, val=(inputs, labels), eval_every=100)
+    assert accuracy(model, inputs, labels) > max(0.9, before)
+    assert history["trainable"] == 8 and history["val_steps"] == [100, 200]
+    with pytest.raises(ValueError, match="same length"):
+        train_classifier(model, inputs, labels[:3], steps=1, lr=0.1)
+
+
+def test_in_context_classify_returns_one_class_per_query(tokenizer):
+    gpt = tiny_gpt(tokenizer.vocab_size)
+    preds = in_context_classify(gpt, tokenizer, [("the", 0), ("teh", 1)], ["the", "wuold"], ["A", "B"])
+    assert preds.shape == (2,) and set(preds.tolist()) <= {0, 1}
+    with pytest.raises(ValueError, match="two classes"):
+        in_context_classify(gpt, tokenizer, [], ["x"], ["A"])
+
+
+def test_sft_tensors_mask_the_prompt(tokenizer):
+    pairs = make_sft_pairs(["minister", "government"], 6, seed=0)
+    assert make_sft_pairs(["minister", "government"], 6, seed=0) == pairs
+    for prompt, response in pairs:
+        word = prompt.split(": ")[1].strip()
+        assert response.strip() in (word.capitalize(), str(len(word)))
+    inputs, targets = sft_tensors(tokenizer, [("Capitalise: the\n", "The\n")], n_ctx=24)
+    assert inputs.shape == targets.shape == (1, 24)
+    trained = targets[0][targets[0] != IGNORE_INDEX]
+    assert tokenizer.decode(trained.tolist()) == "The\n"
+    assert np.all(targets[0, :14].numpy() == IGNORE_INDEX)
+    with pytest.raises(ValueError, match="n_ctx"):
+        sft_tensors(tokenizer, [("Capitalise: government\n", "Government\n")], n_ctx=8)
+    with pytest.raises(ValueError, match="alphabetic"):
+        make_sft_pairs(["123"], 2)
