@@ -1,0 +1,498 @@
+"""Encoder-only, decoder-only and encoder-decoder Transformers from one set of blocks (chapter 7).
+
+Chapter 5 built the pieces (attention, feed-forward layer, pre-norm block) and a decoder-only GPT. This module
+adds what the other two kinds of language model need:
+
+- :func:`attention_mask`: the boolean mask that tells the three kinds apart;
+- :class:`MaskedLM`: an encoder-only model (BERT's kind), which is chapter 6's GPT with the causal mask removed,
+  trained with :func:`mask_tokens` (15 % of the tokens chosen, 80/10/10 replacement);
+- :class:`CrossAttention`, :class:`DecoderBlock` and :class:`EncoderDecoder`: a decoder that reads an encoder's
+  output through cross-attention (the original Transformer's kind, and T5's and BART's);
+- :func:`train_on_batches`: one training loop for all three, so that comparisons are fair;
+- :class:`MixtureOfExperts`: a sparsely gated feed-forward layer in which each token uses only a few experts;
+- :data:`BERT_SIZES`, :data:`GPT2_SIZES`, :func:`bert_params`, :func:`gpt2_params`: published sizes and their
+  parameter counts by formula (checked against Hugging Face ``transformers`` in ``tests/test_hf_export.py``).
+
+Shapes are written (batch, time, channels) = (B, T, C); S is the length of the encoder's (source) sequence.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from llmbook.params import transformer_params
+from llmbook.training import learning_rate, parameter_groups
+from llmbook.transformer import (
+    GPT,
+    FeedForward,
+    GPTConfig,
+    MultiHeadAttention,
+    TransformerBlock,
+    causal_mask,
+    scaled_dot_product_attention,
+)
+from llmbook.utils import check_int, check_positive, check_probability
+
+__all__ = [
+    "ARCHITECTURES",
+    "BERT_SIZES",
+    "GPT2_SIZES",
+    "IGNORE_INDEX",
+    "CrossAttention",
+    "DecoderBlock",
+    "EncoderDecoder",
+    "EncoderDecoderConfig",
+    "MaskedLM",
+    "MixtureOfExperts",
+    "attention_mask",
+    "bert_params",
+    "gpt2_params",
+    "mask_tokens",
+    "moe_params",
+    "train_on_batches",
+]
+
+#: The three kinds of Transformer language model, by the attention they use.
+ARCHITECTURES = ("encoder", "decoder", "encoder-decoder")
+
+#: Target value that ``torch.nn.functional.cross_entropy`` ignores: positions that carry no loss.
+IGNORE_INDEX = -100
+
+
+def _check_ids(name: str, ids, dims: int = 2) -> torch.Tensor:
+    if not isinstance(ids, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of token ids, got {type(ids).__name__}")
+    if ids.dim() != dims:
+        expected = "(batch, time)" if dims == 2 else f"{dims} dimensions"
+        raise ValueError(f"{name} must have shape {expected}, got {tuple(ids.shape)}")
+    if ids.dtype not in (torch.int64, torch.int32):
+        raise TypeError(f"{name} must hold integer token ids, got dtype {ids.dtype}")
+    return ids
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The masks
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def attention_mask(kind: str, n_queries: int, n_keys: int | None = None) -> torch.Tensor:
+    """The boolean (n_queries, n_keys) attention mask of one kind of attention; True = may attend.
+
+    ``kind`` is ``"bidirectional"`` (an encoder: every position sees every position), ``"causal"`` (a decoder:
+    position t sees positions 0..t; needs ``n_keys == n_queries``) or ``"cross"`` (a decoder position reading the
+    encoder's output: every decoder position sees every source position; ``n_keys`` is the source length).
+    ``n_keys`` defaults to ``n_queries``.
+    """
+    check_int("n_queries", n_queries, minimum=1)
+    n_keys = n_queries if n_keys is None else check_int("n_keys", n_keys, minimum=1)
+    if kind == "causal":
+        if n_keys != n_queries:
+            raise ValueError(f"a causal mask is square, got n_queries={n_queries} and n_keys={n_keys}")
+        return causal_mask(n_queries)
+    if kind in ("bidirectional", "cross"):
+        return torch.ones(n_queries, n_keys, dtype=torch.bool)
+    raise ValueError(f"kind must be 'bidirectional', 'causal' or 'cross', got {kind!r}")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Encoder-only: a masked language model
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class MaskedLM(GPT):
+    """An encoder-only Transformer with a language-model head, trained as a masked language model (BERT's kind).
+
+    It is :class:`llmbook.transformer.GPT` with one change: no causal mask, so every position attends to every
+    position, on both sides. Same parameters, same names, same count. ``forward(token_ids, targets)`` returns
+    ``(logits, loss)``; positions whose target is :data:`IGNORE_INDEX` (-100) carry no loss, so the loss is the
+    mean cross-entropy over the masked positions only (make the targets with :func:`mask_tokens`).
+    """
+
+    def __init__(self, config: GPTConfig):
+        super().__init__(config)
+        for block in self.blocks:
+            block.attn.causal = False  # the only difference from a GPT
+
+
+@torch.no_grad()
+def mask_tokens(token_ids: torch.Tensor, mask_id: int, vocab_size: int, rate: float = 0.15,
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT's masking: choose each position with probability ``rate``; of the chosen, 80 % -> mask, 10 % -> random.
+
+    The remaining 10 % of the chosen positions keep their token. Random replacements are drawn uniformly from the
+    ``vocab_size`` ids other than ``mask_id``. Returns ``(inputs, targets)``, both shaped like ``token_ids``:
+    ``targets`` holds the original token at chosen positions and :data:`IGNORE_INDEX` (-100) elsewhere.
+    ``token_ids`` is not changed. Pass a seeded ``torch.Generator`` for reproducible masks.
+    """
+    if not isinstance(token_ids, torch.Tensor) or token_ids.dtype not in (torch.int64, torch.int32):
+        raise TypeError(f"token_ids must be a tensor of integer token ids, got {type(token_ids).__name__}"
+                        f"{'' if not isinstance(token_ids, torch.Tensor) else ' of dtype ' + str(token_ids.dtype)}")
+    check_int("vocab_size", vocab_size, minimum=2)
+    check_int("mask_id", mask_id, minimum=0)
+    if mask_id >= vocab_size:
+        raise ValueError(f"mask_id must be one of the vocab_size={vocab_size} ids, got {mask_id}")
+    check_probability("rate", rate)
+    if token_ids.numel() and (token_ids.min() < 0 or token_ids.max() >= vocab_size):
+        raise ValueError(f"token ids must lie in [0, {vocab_size}), got values from {int(token_ids.min())} "
+                         f"to {int(token_ids.max())}")
+    shape = token_ids.shape
+    chosen = torch.rand(shape, generator=generator) < rate
+    action = torch.rand(shape, generator=generator)  # < 0.8: mask; 0.8-0.9: random token; >= 0.9: keep
+    random_ids = torch.randint(vocab_size - 1, shape, generator=generator)
+    random_ids = random_ids + (random_ids >= mask_id).long()  # skip the mask id itself
+    inputs = token_ids.clone().long()
+    inputs[chosen & (action < 0.8)] = mask_id
+    swap = chosen & (action >= 0.8) & (action < 0.9)
+    inputs[swap] = random_ids[swap]
+    targets = torch.full(shape, IGNORE_INDEX, dtype=torch.long)
+    targets[chosen] = token_ids.long()[chosen]
+    return inputs, targets
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Encoder-decoder: cross-attention
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class CrossAttention(nn.Module):
+    """Multi-head cross-attention: queries from the decoder, keys and values from the encoder's output.
+
+    ``forward(x, memory)`` takes the decoder's states x (B, T, d_model) and the encoder's output memory
+    (B, S, d_model) and returns (B, T, d_model). There is no mask: every decoder position may read every source
+    position (the decoder's *self*-attention is the causal one). With ``keep_weights=True`` the attention weights
+    (B, n_heads, T, S) are kept in ``last_weights``.
+    """
+
+    def __init__(self, d_model: int, n_heads: int):
+        super().__init__()
+        check_int("d_model", d_model, minimum=1)
+        check_int("n_heads", n_heads, minimum=1)
+        if d_model % n_heads:
+            raise ValueError(f"n_heads must divide d_model, got d_model={d_model} and n_heads={n_heads}")
+        self.d_model, self.n_heads, self.d_head = d_model, n_heads, d_model // n_heads
+        self.query = nn.Linear(d_model, d_model)  # from the decoder
+        self.key_value = nn.Linear(d_model, 2 * d_model)  # from the encoder
+        self.out = nn.Linear(d_model, d_model)
+        self.last_weights: torch.Tensor | None = None
+
+    def _heads(self, t: torch.Tensor) -> torch.Tensor:  # (B, L, C) -> (B, n_heads, L, d_head)
+        return t.view(t.shape[0], t.shape[1], self.n_heads, self.d_head).transpose(1, 2)
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor, keep_weights: bool = False) -> torch.Tensor:
+        for name, t in (("x", x), ("memory", memory)):
+            if not isinstance(t, torch.Tensor) or t.dim() != 3 or t.shape[-1] != self.d_model:
+                raise ValueError(f"{name} must have shape (batch, time, {self.d_model}), "
+                                 f"got {tuple(getattr(t, 'shape', ()))}")
+        if x.shape[0] != memory.shape[0]:
+            raise ValueError(f"x and memory must have the same batch size, got {x.shape[0]} and {memory.shape[0]}")
+        queries = self._heads(self.query(x))  # (B, h, T, d_head)
+        keys, values = (self._heads(t) for t in self.key_value(memory).split(self.d_model, dim=-1))  # (B, h, S, .)
+        heads, weights = scaled_dot_product_attention(queries, keys, values)  # (B, h, T, d_head), (B, h, T, S)
+        self.last_weights = weights.detach() if keep_weights else None
+        merged = heads.transpose(1, 2).reshape(x.shape[0], x.shape[1], self.d_model)
+        return self.out(merged)
+
+
+class DecoderBlock(nn.Module):
+    """A pre-norm decoder block of an encoder-decoder: causal self-attention, cross-attention, feed-forward.
+
+    Each of the three sub-layers sits in a residual connection with its own layer norm.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, d_ff: int | None = None):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(d_model)
+        self.self_attn = MultiHeadAttention(d_model, n_heads, causal=True)
+        self.norm_cross = nn.LayerNorm(d_model)
+        self.cross_attn = CrossAttention(d_model, n_heads)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.ffn = FeedForward(d_model, d_ff)
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor, keep_weights: bool = False) -> torch.Tensor:
+        x = x + self.self_attn(self.norm1(x))  # earlier target tokens
+        x = x + self.cross_attn(self.norm_cross(x), memory, keep_weights=keep_weights)  # the whole source
+        return x + self.ffn(self.norm2(x))
+
+
+@dataclass
+class EncoderDecoderConfig:
+    """Sizes of a small encoder-decoder. Source and target share one vocabulary and one embedding table."""
+
+    vocab_size: int
+    n_ctx_source: int = 32
+    n_ctx_target: int = 32
+    d_model: int = 64
+    n_encoder_layers: int = 2
+    n_decoder_layers: int = 2
+    n_heads: int = 4
+    d_ff: int | None = None
+
+    def __post_init__(self):
+        for name in ("vocab_size", "n_ctx_source", "n_ctx_target", "d_model", "n_heads"):
+            check_int(name, getattr(self, name), minimum=1)
+        check_int("n_encoder_layers", self.n_encoder_layers, minimum=0)
+        check_int("n_decoder_layers", self.n_decoder_layers, minimum=0)
+        if self.d_model % self.n_heads:
+            raise ValueError(f"n_heads must divide d_model, got d_model={self.d_model} and n_heads={self.n_heads}")
+        if self.d_ff is not None:
+            check_int("d_ff", self.d_ff, minimum=1)
+
+
+class EncoderDecoder(nn.Module):
+    """An encoder-decoder Transformer (the original Transformer's kind; T5 and BART are large ones).
+
+    The encoder is a stack of chapter 5's :class:`llmbook.transformer.TransformerBlock` without a causal mask; the
+    decoder is a stack of :class:`DecoderBlock`. ``forward(source_ids, target_ids, targets=None)`` returns
+    ``(logits, loss)`` with logits (B, T, vocab): position t predicts the target token after ``target_ids[:, t]``
+    (teacher forcing). Targets equal to :data:`IGNORE_INDEX` (padding) carry no loss.
+    """
+
+    def __init__(self, config: EncoderDecoderConfig):
+        super().__init__()
+        if not isinstance(config, EncoderDecoderConfig):
+            raise TypeError(f"config must be an EncoderDecoderConfig, got {type(config).__name__}")
+        self.config = c = config
+        self.token_embedding = nn.Embedding(c.vocab_size, c.d_model)  # shared by source, target and output
+        self.source_positions = nn.Embedding(c.n_ctx_source, c.d_model)
+        self.target_positions = nn.Embedding(c.n_ctx_target, c.d_model)
+        self.encoder = nn.ModuleList(
+            TransformerBlock(c.d_model, c.n_heads, c.d_ff, causal=False) for _ in range(c.n_encoder_layers))
+        self.encoder_norm = nn.LayerNorm(c.d_model)
+        self.decoder = nn.ModuleList(DecoderBlock(c.d_model, c.n_heads, c.d_ff) for _ in range(c.n_decoder_layers))
+        self.final_norm = nn.LayerNorm(c.d_model)
+        self.lm_head = nn.Linear(c.d_model, c.vocab_size, bias=False)
+        self.lm_head.weight = self.token_embedding.weight
+        self.apply(GPT._init_weights)
+
+    def _check(self, name: str, ids: torch.Tensor, n_ctx: int) -> None:
+        _check_ids(name, ids)
+        if ids.shape[1] > n_ctx:
+            raise ValueError(f"{name} has length {ids.shape[1]}, more than the context size {n_ctx}")
+        if ids.numel() and (ids.min() < 0 or ids.max() >= self.config.vocab_size):
+            raise ValueError(f"{name} must lie in [0, {self.config.vocab_size})")
+
+    def encode(self, source_ids: torch.Tensor) -> torch.Tensor:
+        """The encoder's output (B, S, d_model) for source ids (B, S): every position sees the whole source."""
+        self._check("source_ids", source_ids, self.config.n_ctx_source)
+        positions = torch.arange(source_ids.shape[1], device=source_ids.device)
+        x = self.token_embedding(source_ids) + self.source_positions(positions)
+        for block in self.encoder:
+            x = block(x)
+        return self.encoder_norm(x)
+
+    def decode(self, target_ids: torch.Tensor, memory: torch.Tensor, keep_weights: bool = False) -> torch.Tensor:
+        """Logits (B, T, vocab) for target ids (B, T), reading the encoder's output ``memory`` (B, S, d_model)."""
+        self._check("target_ids", target_ids, self.config.n_ctx_target)
+        positions = torch.arange(target_ids.shape[1], device=target_ids.device)
+        x = self.token_embedding(target_ids) + self.target_positions(positions)
+        for block in self.decoder:
+            x = block(x, memory, keep_weights=keep_weights)
+        return self.lm_head(self.final_norm(x))
+
+    def forward(self, source_ids: torch.Tensor, target_ids: torch.Tensor, targets: torch.Tensor | None = None,
+                keep_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        self._check("source_ids", source_ids, self.config.n_ctx_source)
+        self._check("target_ids", target_ids, self.config.n_ctx_target)
+        if source_ids.shape[0] != target_ids.shape[0]:
+            raise ValueError(f"source_ids and target_ids must have the same batch size, "
+                             f"got {source_ids.shape[0]} and {target_ids.shape[0]}")
+        logits = self.decode(target_ids, self.encode(source_ids), keep_weights=keep_weights)
+        loss = None
+        if targets is not None:
+            if targets.shape != target_ids.shape:
+                raise ValueError(f"targets must have the shape of target_ids {tuple(target_ids.shape)}, "
+                                 f"got {tuple(targets.shape)}")
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                   ignore_index=IGNORE_INDEX)
+        return logits, loss
+
+    @torch.no_grad()
+    def greedy_generate(self, source_ids: torch.Tensor, bos_id: int, eos_id: int,
+                        max_new_tokens: int | None = None) -> list[list[int]]:
+        """Greedy decoding for a batch of sources: start from ``bos_id``, stop at ``eos_id``.
+
+        Returns one list of generated ids per source (without the start token and without ``eos_id``).
+        """
+        for name, value in (("bos_id", bos_id), ("eos_id", eos_id)):
+            check_int(name, value, minimum=0)
+            if value >= self.config.vocab_size:
+                raise ValueError(f"{name} must be below vocab_size={self.config.vocab_size}, got {value}")
+        limit = self.config.n_ctx_target - 1
+        max_new_tokens = limit if max_new_tokens is None else check_int("max_new_tokens", max_new_tokens, 1)
+        if max_new_tokens > limit:
+            raise ValueError(f"max_new_tokens must be at most n_ctx_target - 1 = {limit}, got {max_new_tokens}")
+        was_training = self.training
+        self.eval()
+        memory = self.encode(source_ids)
+        out = torch.full((source_ids.shape[0], 1), bos_id, dtype=torch.long)
+        for _ in range(max_new_tokens):
+            next_ids = self.decode(out, memory)[:, -1].argmax(dim=-1, keepdim=True)  # (B, 1)
+            out = torch.cat([out, next_ids], dim=1)
+            if bool((out == eos_id).any(dim=1).all()):
+                break
+        self.train(was_training)
+        results = []
+        for row in out[:, 1:].tolist():
+            results.append(row[:row.index(eos_id)] if eos_id in row else row)
+        return results
+
+    def cross_attention_weights(self) -> list[torch.Tensor]:
+        """Cross-attention weights (B, n_heads, T, S) of every decoder block from the last ``keep_weights`` run."""
+        return [b.cross_attn.last_weights for b in self.decoder if b.cross_attn.last_weights is not None]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# One training loop for every kind
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def train_on_batches(model: nn.Module, next_batch: Callable[[], tuple], *, steps: int, lr: float,
+                     warmup_steps: int = 50, min_lr_fraction: float = 0.1, weight_decay: float = 0.01,
+                     grad_clip: float | None = 1.0, report_every: int | None = None,
+                     label: str = "") -> dict:
+    """Train ``model`` with AdamW on the batches that ``next_batch()`` returns; ``model(*batch)`` -> (out, loss).
+
+    The same settings as :func:`llmbook.training.train` (warm-up then cosine learning rate, no weight decay on
+    1-D parameters, gradient clipping), but the batches come from any function, so that a causal LM, a masked LM
+    and an encoder-decoder can be trained by exactly the same loop. Every ``report_every`` steps (and at the
+    end) it prints the mean training loss since the previous report, rounded to 3 decimals. Returns a dict with
+    ``train_loss`` (one value per step) and ``seconds`` (wall time). The model is left in training mode's
+    previous state.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not callable(next_batch):
+        raise TypeError("next_batch must be a function that returns a tuple of model inputs")
+    check_int("steps", steps, minimum=1)
+    check_positive("lr", lr)
+    if report_every is not None:
+        check_int("report_every", report_every, minimum=1)
+    optimizer = torch.optim.AdamW(parameter_groups(model, weight_decay), lr=lr, betas=(0.9, 0.99))
+    history = {"train_loss": [], "seconds": 0.0}
+    was_training = model.training
+    model.train()
+    start, recent = time.perf_counter(), []
+    for step in range(steps):
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, steps, lr, warmup_steps, min_lr_fraction)
+        _, loss = model(*next_batch())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip is not None:
+            nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], grad_clip)
+        optimizer.step()
+        history["train_loss"].append(loss.item())
+        recent.append(loss.item())
+        if report_every is not None and ((step + 1) % report_every == 0 or step + 1 == steps):
+            print(f"{label}step {step + 1:4d}/{steps}  train loss {sum(recent) / len(recent):.3f}", flush=True)
+            recent = []
+    model.train(was_training)
+    history["seconds"] = time.perf_counter() - start
+    return history
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Mixture of experts
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class MixtureOfExperts(nn.Module):
+    """A sparsely gated mixture-of-experts feed-forward layer (Shazeer et al. 2017; Switch Transformer routing).
+
+    ``n_experts`` feed-forward networks (chapter 5's :class:`llmbook.transformer.FeedForward`) and a router, a
+    linear map from d_model to one score per expert. A softmax turns the scores into routing probabilities; each
+    token is sent to its ``top_k`` most probable experts, and their outputs are added, each weighted by its
+    probability (as in the Switch Transformer, so that the router gets a gradient even with ``top_k=1``). So the
+    layer holds ``n_experts`` times the feed-forward parameters, but each token uses only ``top_k`` experts' worth.
+    ``forward`` maps (B, T, d_model) to (B, T, d_model) and stores in ``last_counts`` how many tokens each expert
+    received.
+    """
+
+    def __init__(self, d_model: int, n_experts: int, top_k: int = 1, d_ff: int | None = None):
+        super().__init__()
+        check_int("d_model", d_model, minimum=1)
+        check_int("n_experts", n_experts, minimum=1)
+        check_int("top_k", top_k, minimum=1)
+        if top_k > n_experts:
+            raise ValueError(f"top_k must be at most n_experts={n_experts}, got {top_k}")
+        self.d_model, self.n_experts, self.top_k = d_model, n_experts, top_k
+        self.router = nn.Linear(d_model, n_experts, bias=False)
+        self.experts = nn.ModuleList(FeedForward(d_model, d_ff) for _ in range(n_experts))
+        self.last_counts: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[-1] != self.d_model:
+            raise ValueError(f"x must have shape (batch, time, {self.d_model}), got {tuple(getattr(x, 'shape', ()))}")
+        tokens = x.reshape(-1, self.d_model)  # (N, C): routing is per token
+        probs = torch.softmax(self.router(tokens), dim=-1)  # (N, n_experts): routing probabilities
+        gates, chosen = probs.topk(self.top_k, dim=-1)  # (N, k): the chosen experts and their weights
+        out = torch.zeros_like(tokens)
+        for e, expert in enumerate(self.experts):
+            rows, slot = (chosen == e).nonzero(as_tuple=True)  # tokens that chose expert e
+            if len(rows):
+                out = out.index_add(0, rows, gates[rows, slot, None] * expert(tokens[rows]))
+        self.last_counts = torch.bincount(chosen.reshape(-1), minlength=self.n_experts)
+        return out.reshape(x.shape)
+
+
+def moe_params(d_model: int, n_experts: int, top_k: int = 1, d_ff: int | None = None) -> dict[str, int]:
+    """Parameters of a :class:`MixtureOfExperts` layer: ``total`` stored, ``active`` used per token, ``router``.
+
+    Each expert has ``2 d d_ff + d_ff + d`` parameters (``d_ff = 4d`` by default); the router has
+    ``d * n_experts``. A token uses the router and ``top_k`` experts.
+    """
+    d = check_int("d_model", d_model, minimum=1)
+    n = check_int("n_experts", n_experts, minimum=1)
+    k = check_int("top_k", top_k, minimum=1)
+    if k > n:
+        raise ValueError(f"top_k must be at most n_experts={n}, got {k}")
+    f = 4 * d if d_ff is None else check_int("d_ff", d_ff, minimum=1)
+    expert = 2 * d * f + f + d
+    router = d * n
+    return {"router": router, "expert": expert, "total": router + n * expert, "active": router + k * expert}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Published sizes
+# ----------------------------------------------------------------------------------------------------------------
+
+#: BERT's two sizes (Devlin et al. 2019): layers, hidden size, heads; vocabulary 30,522 WordPiece tokens, 512
+#: positions, 2 segments, feed-forward width 4 x hidden.
+BERT_SIZES = {
+    "BERT-base": {"n_layers": 12, "d_model": 768, "n_heads": 12},
+    "BERT-large": {"n_layers": 24, "d_model": 1024, "n_heads": 16},
+}
+
+#: GPT-2's four sizes (Radford et al. 2019; openai/gpt-2): vocabulary 50,257 byte-level BPE tokens, context 1,024.
+GPT2_SIZES = {
+    "GPT-2 small": {"n_layers": 12, "d_model": 768, "n_heads": 12},
+    "GPT-2 medium": {"n_layers": 24, "d_model": 1024, "n_heads": 16},
+    "GPT-2 large": {"n_layers": 36, "d_model": 1280, "n_heads": 20},
+    "GPT-2 XL": {"n_layers": 48, "d_model": 1600, "n_heads": 25},
+}
+
+
+def bert_params(n_layers: int, d_model: int, vocab_size: int = 30522, n_ctx: int = 512, n_segments: int = 2,
+                pooler: bool = True) -> int:
+    """Parameters of a BERT encoder (without the pre-training heads): embeddings, blocks, pooler.
+
+    Token, position and segment embeddings with a layer norm; ``n_layers`` blocks of ``12 d^2 + 13 d``; the
+    pooler (a d x d layer with bias, applied to the [CLS] position). No final layer norm (BERT is post-norm, so
+    every block ends with its own). Uses :func:`llmbook.params.transformer_params`.
+    """
+    return transformer_params(vocab_size, d_model, n_layers, n_ctx, n_segments=n_segments,
+                              embedding_layernorm=True, final_layernorm=False, pooler=pooler)["total"]
+
+
+def gpt2_params(n_layers: int, d_model: int, vocab_size: int = 50257, n_ctx: int = 1024) -> int:
+    """Parameters of GPT-2 with its tied output layer: token and position embeddings, blocks, final layer norm.
+
+    Uses :func:`llmbook.params.transformer_params` with its defaults (learned positions, tied embeddings).
+    """
+    return transformer_params(vocab_size, d_model, n_layers, n_ctx)["total"]
