@@ -16,16 +16,16 @@ from matplotlib.patches import FancyBboxPatch  # noqa: E402
 from llmbook.plotting import OKABE_ITO, use_book_style  # noqa: E402
 
 FIGURES = Path(__file__).resolve().parent.parent / "figures"
-WRITTEN = 6  # chapters 1..WRITTEN exist; later ones are drawn dashed as "planned"
+WRITTEN = 11  # chapters 1..WRITTEN exist; later ones are drawn dashed as "planned"
 
 PARTS = [
     ("Part I\nThe big picture", OKABE_ITO["sky_blue"],
      ["1 What is a large model?", "2 History, 1956 to GPT-4", "3 Kinds of large models"]),
     ("Part II\nHow language models work", OKABE_ITO["orange"],
      ["4 Word embeddings", "5 Inside an LLM", "6 A tiny GPT and generation", "7 Kinds of language models"]),
-    ("Part III\nScale and adaptation", OKABE_ITO["bluish_green"],
+    ("Part III\nScale, adaptation\nand alignment", OKABE_ITO["bluish_green"],
      ["8 Scaling and emergence", "9 Generalisation and fine-tuning", "10 RLHF"]),
-    ("Part IV\nLooking ahead", OKABE_ITO["reddish_purple"], ["11 Limits and the future"]),
+    ("Part IV\nLimits and\nthe future", OKABE_ITO["reddish_purple"], ["11 Limits and the future"]),
 ]
 
 
