@@ -7,9 +7,10 @@ the book's ``references.bib``. Only figures that the project's fact-check confir
 
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
+
+from llmbook.utils import parse_count, read_csv_table
 
 COLUMNS = ("name", "organization", "date", "modality", "openness", "params", "source")
 CATALOG_PATH = Path(__file__).resolve().parent / "resources" / "models.csv"
@@ -22,22 +23,10 @@ def load_model_catalog(path: str | Path | None = None) -> list[dict]:
     an empty required field or a parameter count that is not a positive whole number.
     """
     path = Path(path) if path is not None else CATALOG_PATH
-    if not path.is_file():
-        raise FileNotFoundError(f"model table not found: {path}")
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path.name} lacks the column(s) {missing}; expected {list(COLUMNS)}")
-        rows = []
-        for line, row in enumerate(reader, start=2):
-            for column in COLUMNS:
-                if column != "params" and not (row[column] or "").strip():
-                    raise ValueError(f"{path.name} line {line}: empty {column!r}")
-            text = (row["params"] or "").strip()
-            if text and not re.fullmatch(r"[1-9]\d*", text):
-                raise ValueError(f"{path.name} line {line}: params must be a positive integer or empty, got {text!r}")
-            rows.append({**{c: row[c].strip() for c in COLUMNS}, "params": int(text) if text else None})
+    rows = []
+    for line, row in read_csv_table(path, COLUMNS, optional=("params",), what="model table"):
+        row["params"] = parse_count(row["params"], f"{path.name} line {line}: ")
+        rows.append(row)
     return rows
 
 

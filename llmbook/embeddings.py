@@ -250,6 +250,37 @@ class SkipGramResult:
     losses: list[float]
     pairs_seen: int
     seconds: float
+    final_lr: float = float("nan")  # the learning rate of the last batch (close to min_lr)
+
+
+def sgns_gradients(v: torch.Tensor, u_pos: torch.Tensor, u_neg: torch.Tensor, with_loss: bool = True):
+    """Hand-written gradients of the skip-gram negative-sampling loss for G groups of g pairs.
+
+    ``v`` (G, g, D) holds the input vectors of the centers, ``u_pos`` (G, g, D) the output vectors of their
+    true contexts and ``u_neg`` (G, K, D) the output vectors of K negatives shared by the g pairs of a group.
+    The loss, summed over all pairs, is ``Σ -log σ(u_pos·v) - Σ_k log σ(-u_neg_k·v)``. With
+    ``s = u·v`` its derivative is ``σ(s) - 1`` for a true context and ``σ(s)`` for a negative, so:
+
+    returns ``(grad_v, grad_u_pos, grad_u_neg, loss)`` with the shapes of ``v``, ``u_pos`` and ``u_neg``, and
+    the summed loss as a 0-d tensor (``None`` if ``with_loss`` is False). Chapter 4 checks them against
+    autograd. Raises ValueError for inconsistent shapes.
+    """
+    if v.dim() != 3 or u_pos.shape != v.shape or u_neg.dim() != 3 or u_neg.shape[0] != v.shape[0] \
+            or u_neg.shape[2] != v.shape[2]:
+        raise ValueError("expected v and u_pos of shape (G, g, D) and u_neg of shape (G, K, D), got "
+                         f"{tuple(v.shape)}, {tuple(u_pos.shape)} and {tuple(u_neg.shape)}")
+    s_pos = (v * u_pos).sum(2)  # (G, g) scores of the true contexts
+    s_neg = torch.bmm(v, u_neg.transpose(1, 2))  # (G, g, K) scores of the negatives
+    g_pos = torch.sigmoid(s_pos) - 1  # d loss / d s_pos
+    g_neg = torch.sigmoid(s_neg)  # d loss / d s_neg
+    grad_v = g_pos.unsqueeze(2) * u_pos + torch.bmm(g_neg, u_neg)  # (G, g, D)
+    grad_pos = g_pos.unsqueeze(2) * v  # (G, g, D)
+    grad_neg = torch.bmm(g_neg.transpose(1, 2), v)  # (G, K, D), summed over the g pairs that share them
+    loss = None
+    if with_loss:
+        logsigmoid = torch.nn.functional.logsigmoid
+        loss = -(logsigmoid(s_pos).sum() + logsigmoid(-s_neg).sum())
+    return grad_v, grad_pos, grad_neg, loss
 
 
 def train_skipgram(sentences, vocab: Vocab, dim: int = 100, window: int = 5, negative: int = 5,
@@ -261,7 +292,8 @@ def train_skipgram(sentences, vocab: Vocab, dim: int = 100, window: int = 5, neg
     For each (center c, context o) pair and ``negative`` words n_k drawn from the count^0.75 distribution the
     loss is ``-log σ(u_o·v_c) - Σ_k log σ(-u_{n_k}·v_c)``, with ``v`` the input and ``u`` the output vectors.
     Gradients are written out (no autograd) and applied with ``index_add_``, so a batch of B pairs costs a few
-    (B, K, D) tensor operations. The learning rate decays linearly from ``lr`` to ``min_lr``; frequent words are
+    (B, K, D) tensor operations (:func:`sgns_gradients`). The learning rate decays linearly from ``lr`` towards
+    ``min_lr`` over the pairs processed (``final_lr`` records where it ended); frequent words are
     subsampled afresh in every epoch. ``log_every`` > 0 records the mean loss every that many batches. Training
     runs on one CPU thread (restored afterwards): it is faster than two for these small operations.
 
@@ -300,42 +332,36 @@ def _train_skipgram(sentences, vocab, dim, window, negative, epochs, lr, min_lr,
     n_words = len(vocab)
     w_in = ((torch.rand(n_words, dim, generator=gen) - 0.5) / dim).float()  # word2vec's initialisation
     w_out = torch.zeros(n_words, dim)
-    # the learning-rate schedule needs the total number of pairs: estimate it from the expected kept tokens
-    expected_pairs = float(keep[ids].sum()) * (window + 1) * epochs
-    losses, seen, running, batches = [], 0, 0.0, 0
-    for _ in range(epochs):
+    losses, seen, running, batches, step = [], 0, 0.0, 0, lr
+    for epoch in range(epochs):
         kept = rng.random(len(ids)) < keep[ids]
         centers, contexts = skipgram_pairs(ids[kept], sentence_of[kept], window, rng)
         order = torch.from_numpy(rng.permutation(len(centers)))
         centers, contexts = torch.from_numpy(centers)[order], torch.from_numpy(contexts)[order]
         for b in range(0, len(centers), batch_size):
             c, o = centers[b:b + batch_size], contexts[b:b + batch_size]  # (B,), (B,)
-            step = max(min_lr, lr - (lr - min_lr) * seen / expected_pairs)
+            # linear decay over the share of the training done, counted exactly in pairs of this epoch
+            # (gensim counts words of the corpus the same way), so the last batch runs near min_lr
+            progress = (epoch + b / len(centers)) / epochs
+            step = lr - (lr - min_lr) * progress
             group = share if len(c) % share == 0 else 1  # a last, ragged batch draws negatives per pair
             n_groups = len(c) // group
             neg = table[torch.randint(len(table), (n_groups * negative,), generator=gen)].view(n_groups, negative)
             v = w_in[c].view(n_groups, group, dim)  # (G, g, D) input vectors of the centers
             u_pos = w_out[o].view(n_groups, group, dim)  # (G, g, D) output vectors of the true contexts
             u_neg = w_out[neg]  # (G, K, D) output vectors of the negatives, shared inside a group
-            s_pos = (v * u_pos).sum(2)  # (G, g)
-            s_neg = torch.bmm(v, u_neg.transpose(1, 2))  # (G, g, K)
-            g_pos = torch.sigmoid(s_pos) - 1  # d loss / d s_pos
-            g_neg = torch.sigmoid(s_neg)  # d loss / d s_neg
-            grad_v = g_pos.unsqueeze(2) * u_pos + torch.bmm(g_neg, u_neg)  # (G, g, D)
-            grad_neg = torch.bmm(g_neg.transpose(1, 2), v)  # (G, K, D)
-            w_out.index_add_(0, o, (g_pos.unsqueeze(2) * v).view(-1, dim), alpha=-step)
+            grad_v, grad_pos, grad_neg, loss = sgns_gradients(v, u_pos, u_neg, with_loss=bool(log_every))
+            w_out.index_add_(0, o, grad_pos.view(-1, dim), alpha=-step)
             w_out.index_add_(0, neg.view(-1), grad_neg.view(-1, dim), alpha=-step)
             w_in.index_add_(0, c, grad_v.view(-1, dim), alpha=-step)
             seen += len(c)
             if log_every:
-                loss = -(torch.nn.functional.logsigmoid(s_pos).mean()
-                         + torch.nn.functional.logsigmoid(-s_neg).sum(2).mean())
-                running += float(loss)
+                running += float(loss) / len(c)
                 batches += 1
                 if batches % log_every == 0:
                     losses.append(running / log_every)
                     running = 0.0
-    return SkipGramResult(w_in.numpy(), w_out.numpy(), losses, seen, time.perf_counter() - start)
+    return SkipGramResult(w_in.numpy(), w_out.numpy(), losses, seen, time.perf_counter() - start, step)
 
 
 # ------------------------------------------------------------------------------------------------ count-based

@@ -17,13 +17,12 @@ The metrics at the end (distinct-n, repeated n-grams) measure how diverse and ho
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from llmbook.utils import check_int
+from llmbook.utils import check_int, check_positive, check_probability, check_token_ids
 
 # ----------------------------------------------------------------------------------------------- checks
 
@@ -39,50 +38,12 @@ def _check_logits(logits) -> torch.Tensor:
     return logits
 
 
-def check_temperature(temperature) -> float:
-    """A temperature must be a finite number > 0 (use greedy decoding for the limit T -> 0)."""
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
-        raise TypeError(f"temperature must be a number > 0, got {type(temperature).__name__} {temperature!r}")
-    if not math.isfinite(temperature) or temperature <= 0:
-        raise ValueError(f"temperature must be a finite number > 0 (for T -> 0 use greedy decoding), got {temperature}")
-    return float(temperature)
-
-
-def check_top_k(k) -> int:
-    """top-k must be an integer k >= 1."""
-    if isinstance(k, bool) or not isinstance(k, int):
-        raise TypeError(f"top_k must be an integer k >= 1, got {type(k).__name__} {k!r}")
-    if k < 1:
-        raise ValueError(f"top_k must be an integer k >= 1, got {k}")
-    return k
-
-
-def check_top_p(p) -> float:
-    """top-p must be a number in (0, 1]."""
-    if isinstance(p, bool) or not isinstance(p, (int, float)):
-        raise TypeError(f"top_p must be a number in (0, 1], got {type(p).__name__} {p!r}")
-    if not (0 < p <= 1):
-        raise ValueError(f"top_p must be in (0, 1], got {p}")
-    return float(p)
-
-
-def _check_prompt(prompt_ids) -> torch.Tensor:
-    ids = prompt_ids if isinstance(prompt_ids, torch.Tensor) else torch.as_tensor(list(prompt_ids), dtype=torch.long)
-    if ids.dim() != 1:
-        raise ValueError(f"prompt_ids must be a 1-D sequence of token ids, got shape {tuple(ids.shape)}")
-    if ids.dtype.is_floating_point or ids.dtype == torch.bool:
-        raise TypeError(f"prompt_ids must hold integer token ids, got dtype {ids.dtype}")
-    if len(ids) < 1:
-        raise ValueError("prompt_ids must hold at least one token id (the model needs a context to start from)")
-    return ids.long()
-
-
 # ------------------------------------------------------------------------------------ one decoding step
 
 
 def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     """Divide the logits by T: softmax(logits / T) is sharper for T < 1 and flatter for T > 1."""
-    return _check_logits(logits) / check_temperature(temperature)
+    return _check_logits(logits) / check_positive("temperature", temperature)
 
 
 def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
@@ -92,7 +53,7 @@ def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
     ``torch.topk``, so exactly k candidates survive.
     """
     logits = _check_logits(logits)
-    k = check_top_k(k)
+    k = check_int("top_k", k, minimum=1)
     if k >= logits.shape[-1]:
         return logits.clone()
     keep = torch.topk(logits, k, dim=-1).indices
@@ -104,14 +65,21 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     """Nucleus filter: keep the smallest set of most probable tokens whose probabilities sum to >= p.
 
     Tokens are sorted by probability; a token is kept if the mass of the tokens ranked above it is
-    still below p. The most probable token is therefore always kept. Others are set to -inf.
+    still below p, i.e. if the mass of the token and all less probable ones is above 1 - p. That tail mass
+    is summed from the least probable token up, in float64, so that tiny probabilities are not lost to
+    rounding (a float32 running total from the top reaches 1.0 before the tail and would cut tokens that
+    p keeps). ``p = 1`` keeps every token. The most probable token is always kept; the others are set
+    to -inf. Returns a new tensor of the same shape; raises ValueError unless 0 < p <= 1.
     """
     logits = _check_logits(logits)
-    p = check_top_p(p)
+    p = check_probability("top_p", p, allow_zero=False)
+    if p == 1.0:
+        return logits.clone()  # p = 1: the whole distribution, nothing filtered
     sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
-    sorted_probs = torch.softmax(sorted_logits, dim=-1)
-    mass_before = torch.cumsum(sorted_probs, dim=-1) - sorted_probs  # probability of the tokens ranked above
-    remove_sorted = mass_before >= p
+    sorted_probs = torch.softmax(sorted_logits.double(), dim=-1)
+    tail_mass = sorted_probs.flip(-1).cumsum(-1).flip(-1)  # mass of this token and all ranked below it
+    remove_sorted = tail_mass <= 1.0 - p
+    remove_sorted[..., 0] = False  # the most probable token is always kept
     remove = torch.zeros_like(remove_sorted).scatter(-1, order, remove_sorted)
     return logits.masked_fill(remove, float("-inf"))
 
@@ -156,18 +124,18 @@ def generate(model: nn.Module, prompt_ids, max_new_tokens: int, *, greedy: bool 
     for reproducible draws. ``num_samples`` continuations of the same prompt are generated in parallel.
     The model is only read, never changed. Returns the new tokens only, shape (num_samples, max_new_tokens).
     """
-    prompt = _check_prompt(prompt_ids)
+    prompt = check_token_ids("prompt_ids", prompt_ids)
     check_int("max_new_tokens", max_new_tokens, minimum=0)
     check_int("num_samples", num_samples, minimum=1)
     if greedy and (temperature != 1.0 or top_k is not None or top_p is not None):
         raise ValueError("greedy decoding takes the argmax; "
                          "do not combine greedy=True with temperature, top_k or top_p")
     if not greedy:  # validate once, before any work
-        check_temperature(temperature)
+        check_positive("temperature", temperature)
         if top_k is not None:
-            check_top_k(top_k)
+            check_int("top_k", top_k, minimum=1)
         if top_p is not None:
-            check_top_p(top_p)
+            check_probability("top_p", top_p, allow_zero=False)
     was_training = model.training
     model.eval()
     context = prompt.unsqueeze(0).repeat(num_samples, 1)  # (B, T)
@@ -193,10 +161,13 @@ def beam_search(model: nn.Module, prompt_ids, max_new_tokens: int, beam_width: i
     """Beam search: keep the ``beam_width`` partial continuations with the highest total log-probability.
 
     At every step each kept continuation is extended by every token, and the ``beam_width`` best
-    extensions (by summed log-probability) survive. With ``beam_width=1`` this is greedy decoding.
+    extensions (by summed log-probability) survive. With ``beam_width=1`` this is greedy decoding, and a
+    beam at least as wide as the vocabulary is exact for two new tokens. In between, a wider beam is *not*
+    guaranteed to score higher: pruning can drop, early, the prefix that a narrower beam would have
+    completed best.
     Returns the best continuation (new token ids) and its total log-probability in nats.
     """
-    prompt = _check_prompt(prompt_ids)
+    prompt = check_token_ids("prompt_ids", prompt_ids)
     check_int("max_new_tokens", max_new_tokens, minimum=0)
     check_int("beam_width", beam_width, minimum=1)
     was_training = model.training
@@ -218,8 +189,8 @@ def beam_search(model: nn.Module, prompt_ids, max_new_tokens: int, beam_width: i
 @torch.no_grad()
 def sequence_log_probability(model: nn.Module, prompt_ids, continuation_ids) -> float:
     """Total log-probability (nats) the model gives ``continuation_ids`` after ``prompt_ids``."""
-    prompt = _check_prompt(prompt_ids)
-    continuation = _check_prompt(continuation_ids)
+    prompt = check_token_ids("prompt_ids", prompt_ids)
+    continuation = check_token_ids("continuation_ids", continuation_ids)
     full = torch.cat([prompt, continuation])
     n_ctx = model.config.n_ctx
     was_training = model.training

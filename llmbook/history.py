@@ -13,13 +13,14 @@ parameter count; empty when it was not disclosed or is not meaningful, never a r
 from __future__ import annotations
 
 import calendar
-import csv
 import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from llmbook.utils import parse_count, read_csv_table
 
 COLUMNS = ("year", "date", "event", "organization", "params", "kind", "source")
 KINDS = ("event", "method", "architecture", "model", "product", "concept")
@@ -76,34 +77,21 @@ def load_timeline(path: str | Path | None = None) -> list[dict]:
     the date, an unknown kind or a parameter count that is not a positive whole number.
     """
     path = Path(path) if path is not None else TIMELINE_PATH
-    if not path.is_file():
-        raise FileNotFoundError(f"timeline not found: {path}")
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path.name} lacks the column(s) {missing}; expected {list(COLUMNS)}")
-        rows = []
-        for line, raw in enumerate(reader, start=2):
-            row = {c: (raw[c] or "").strip() for c in COLUMNS}
-            for column in COLUMNS:
-                if column != "params" and not row[column]:
-                    raise ValueError(f"{path.name} line {line}: empty {column!r}")
-            try:
-                year = parse_date(row["date"])[0]
-            except ValueError as error:
-                raise ValueError(f"{path.name} line {line}: {error}") from None
-            if row["year"] != str(year):
-                raise ValueError(f"{path.name} line {line}: year {row['year']!r} disagrees with date {row['date']!r}")
-            if row["kind"] not in KINDS:
-                raise ValueError(f"{path.name} line {line}: kind must be one of {KINDS}, got {row['kind']!r}")
-            if row["params"] and not re.fullmatch(r"[1-9]\d*", row["params"]):
-                raise ValueError(f"{path.name} line {line}: params must be a positive integer or empty, "
-                                 f"got {row['params']!r}")
-            row["year"] = year
-            row["params"] = int(row["params"]) if row["params"] else None
-            row["decimal_year"] = decimal_year(row["date"])
-            rows.append(row)
+    rows = []
+    for line, row in read_csv_table(path, COLUMNS, optional=("params",), what="timeline"):
+        where = f"{path.name} line {line}: "
+        try:
+            year = parse_date(row["date"])[0]
+        except ValueError as error:
+            raise ValueError(f"{where}{error}") from None
+        if row["year"] != str(year):
+            raise ValueError(f"{where}year {row['year']!r} disagrees with date {row['date']!r}")
+        if row["kind"] not in KINDS:
+            raise ValueError(f"{where}kind must be one of {KINDS}, got {row['kind']!r}")
+        row["year"] = year
+        row["params"] = parse_count(row["params"], where)
+        row["decimal_year"] = decimal_year(row["date"])
+        rows.append(row)
     return rows
 
 

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 from llmbook.utils import check_int, check_positive
 
+__all__ = ["BYTES_PER_PARAM", "mlp_params", "transformer_block_params", "transformer_params", "weight_memory_bytes"]
+
 #: Bytes per parameter for common number formats.
 BYTES_PER_PARAM = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "int4": 0.5}
 
@@ -62,8 +64,10 @@ def transformer_params(
     """Parameter count of a Transformer language model, broken down by part.
 
     The defaults describe a GPT-2-style decoder (learned positions, tied input and output
-    embeddings, a final layer norm). For BERT use ``n_segments=2, embedding_layernorm=True,
-    final_layernorm=False, pooler=True``. Returns a dict whose ``"total"`` entry is the sum.
+    embeddings, a final layer norm). GPT-1 was post-norm and had no final layer norm: count it with
+    ``final_layernorm=False`` (the default adds ``2 * d_model`` = 1,536 parameters to it). For BERT use
+    ``n_segments=2, embedding_layernorm=True, final_layernorm=False, pooler=True``. Returns a dict whose
+    ``"total"`` entry is the sum.
     """
     v = check_int("vocab_size", vocab_size, minimum=1)
     d = check_int("d_model", d_model, minimum=1)

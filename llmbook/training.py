@@ -18,25 +18,13 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from llmbook.utils import check_int, check_positive, check_probability
+from llmbook.utils import check_int, check_positive, check_probability, check_token_ids
 
 LN2 = math.log(2.0)
 
 
-def _check_ids(name: str, ids, min_length: int = 1) -> torch.Tensor:
-    """Return ``ids`` as a 1-D int64 tensor, or raise an error that says what was expected."""
-    if not isinstance(ids, torch.Tensor):
-        try:
-            ids = torch.as_tensor(ids)
-        except (TypeError, ValueError, RuntimeError) as error:
-            raise TypeError(f"{name} must be a 1-D sequence of token ids, got {type(ids).__name__}") from error
-    if ids.dim() != 1:
-        raise ValueError(f"{name} must be a 1-D sequence of token ids, got shape {tuple(ids.shape)}")
-    if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
-        raise TypeError(f"{name} must hold integer token ids, got dtype {ids.dtype}")
-    if len(ids) < min_length:
-        raise ValueError(f"{name} must hold at least {min_length} token ids, got {len(ids)}")
-    return ids.long()
+# The token-id check is shared with llmbook.generation (one definition, in llmbook.utils).
+_check_ids = check_token_ids
 
 
 def get_batch(data, batch_size: int, n_ctx: int, generator: torch.Generator | None = None):

@@ -91,6 +91,11 @@ class MultiHeadAttention(nn.Module):
     With ``causal=True`` position t attends only to positions 0..t (a decoder / GPT). With
     ``attention="builtin"`` the core uses ``torch.nn.functional.scaled_dot_product_attention``
     instead of the from-scratch version; the result is the same up to rounding.
+
+    ``forward(x, keep_weights=True)`` also stores the attention weights of that call in ``last_weights``,
+    shape (B, n_heads, T, T), before dropout (each row sums to 1); any other call resets it to ``None``. On
+    the built-in path the weights are computed separately for inspection, so keeping them never changes the
+    output. Dropout (in training mode) drops attention weights in both paths, with different random draws.
     """
 
     def __init__(self, d_model: int, n_heads: int, causal: bool = True, dropout: float = 0.0,
@@ -119,15 +124,21 @@ class MultiHeadAttention(nn.Module):
         queries, keys, values = (
             t.view(batch, time, self.n_heads, self.d_head).transpose(1, 2) for t in (queries, keys, values)
         )
-        if self.attention == "builtin" and not keep_weights:
+        self.last_weights = None  # never hand back the weights of an earlier call
+        needs_mask = self.causal and (keep_weights or self.attention == "scratch")
+        mask = causal_mask(time, device=x.device) if needs_mask else None
+        if self.attention == "builtin":
             heads = F.scaled_dot_product_attention(
                 queries, keys, values, is_causal=self.causal,
                 dropout_p=self.dropout.p if self.training else 0.0,
             )
+            if keep_weights:  # computed on the side for inspection; the output above is unchanged
+                with torch.no_grad():
+                    self.last_weights = scaled_dot_product_attention(queries, keys, values, mask)[1]
         else:
-            mask = causal_mask(time, device=x.device) if self.causal else None
             heads, weights = scaled_dot_product_attention(queries, keys, values, mask)
-            self.last_weights = weights.detach() if keep_weights else None
+            if keep_weights:
+                self.last_weights = weights.detach()
             if self.training and self.dropout.p > 0:
                 heads = self.dropout(weights) @ values
         merged = heads.transpose(1, 2).reshape(batch, time, self.d_model)  # concatenate the heads

@@ -114,3 +114,73 @@ def check_shape(name: str, array, expected: Sequence[int | str | None]) -> None:
     for size, want in zip(shape, expected, strict=True):
         if isinstance(want, int) and size != want:
             raise ValueError(f"{name} must have shape {pattern}, got {shape}")
+
+
+def check_token_ids(name: str, ids, min_length: int = 1):
+    """Return ``ids`` (a list or 1-D tensor of token ids) as a 1-D int64 ``torch.Tensor``.
+
+    Raises TypeError if ``ids`` cannot be read as integers (floats and booleans are refused) and ValueError if
+    it is not one-dimensional or holds fewer than ``min_length`` ids. Used by the training and decoding code
+    of chapter 6.
+    """
+    import torch
+
+    check_int("min_length", min_length, minimum=0)
+    if not isinstance(ids, torch.Tensor):
+        try:
+            ids = torch.as_tensor(ids if isinstance(ids, np.ndarray) else list(ids))
+        except (TypeError, ValueError, RuntimeError) as error:
+            raise TypeError(f"{name} must be a 1-D sequence of token ids, got {type(ids).__name__}") from error
+        if ids.numel() == 0:
+            ids = ids.long()  # an empty list has no dtype of its own
+    if ids.dim() != 1:
+        raise ValueError(f"{name} must be a 1-D sequence of token ids, got shape {tuple(ids.shape)}")
+    if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integer token ids, got dtype {ids.dtype}")
+    if len(ids) < min_length:
+        raise ValueError(f"{name} must hold at least {min_length} token id(s), got {len(ids)}")
+    return ids.long()
+
+
+def read_csv_table(path, columns: Sequence[str], optional: Sequence[str] = (), what: str = "table") -> list:
+    """Read a CSV file with a header row; return ``(line_number, row)`` pairs, each row a dict of stripped strings.
+
+    Only ``columns`` are kept. Raises FileNotFoundError (naming ``what``) for a missing file and ValueError for
+    a missing column or an empty field in any column not listed in ``optional``; the messages name the file and
+    the line. The data tables of chapters 2 and 3 (``llmbook.history``, ``llmbook.catalog``) are read with it.
+    """
+    import csv
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in columns if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path.name} lacks the column(s) {missing}; expected {list(columns)}")
+        rows = []
+        for line, raw in enumerate(reader, start=2):
+            row = {c: (raw[c] or "").strip() for c in columns}
+            for column in columns:
+                if column not in optional and not row[column]:
+                    raise ValueError(f"{path.name} line {line}: empty {column!r}")
+            rows.append((line, row))
+    return rows
+
+
+def parse_count(text: str, where: str = "") -> int | None:
+    """A published count such as a parameter number: a positive whole number, or ``None`` for an empty field.
+
+    Raises ValueError (prefixed with ``where``, e.g. ``"models.csv line 4: "``) for anything else ("1e9",
+    "0", "175B"): the tables store exact published numbers only.
+    """
+    import re
+
+    text = (text or "").strip()
+    if not text:
+        return None
+    if not re.fullmatch(r"[1-9]\d*", text):
+        raise ValueError(f"{where}params must be a positive integer or empty, got {text!r}")
+    return int(text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from llmbook import embeddings as emb
 
@@ -71,8 +72,11 @@ def test_skipgram_pairs_respect_window_and_sentences():
     centers, contexts = emb.skipgram_pairs(ids, sentence_of, window=1, rng=np.random.default_rng(0))
     pairs = sorted(zip(centers.tolist(), contexts.tolist(), strict=True))
     assert pairs == [(0, 1), (1, 0), (1, 2), (2, 1), (3, 4), (4, 3)]
-    centers, _ = emb.skipgram_pairs(ids, np.zeros(5, int), window=10, rng=np.random.default_rng(0))
-    assert len(centers) <= 5 * 4
+    # a dynamic window: center i draws its reach b_i from 1..window and pairs with every j, 0 < |i - j| <= b_i
+    reach = np.random.default_rng(3).integers(1, 4, size=8)  # the draws skipgram_pairs makes with this seed
+    centers, contexts = emb.skipgram_pairs(np.arange(8), np.zeros(8, int), window=3, rng=np.random.default_rng(3))
+    expected = sorted((i, j) for i in range(8) for j in range(8) if 0 < abs(i - j) <= reach[i])
+    assert sorted(zip(centers.tolist(), contexts.tolist(), strict=True)) == expected
     with pytest.raises(ValueError, match="window must be >= 1"):
         emb.skipgram_pairs(ids, sentence_of, window=0, rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match="equal length"):
@@ -90,6 +94,31 @@ def test_training_lowers_the_loss_and_separates_groups():
     again = emb.train_skipgram(sentences, vocab, dim=16, window=2, negative=3, epochs=3, lr=0.05,
                                batch_size=256, share=4, sample=0, seed=0, log_every=10)
     np.testing.assert_array_equal(result.vectors, again.vectors)  # deterministic for a fixed seed
+
+
+def test_hand_written_gradients_match_autograd():
+    gen = torch.Generator().manual_seed(0)
+    v, u_pos, u_neg = (torch.randn(shape, generator=gen, dtype=torch.float64, requires_grad=True)
+                       for shape in ((3, 4, 5), (3, 4, 5), (3, 2, 5)))  # 3 groups of 4 pairs, 2 negatives, D=5
+    grad_v, grad_pos, grad_neg, loss = emb.sgns_gradients(v.detach(), u_pos.detach(), u_neg.detach())
+    logsigmoid = torch.nn.functional.logsigmoid
+    scores_pos, scores_neg = (v * u_pos).sum(2), v @ u_neg.transpose(1, 2)
+    reference = -(logsigmoid(scores_pos).sum() + logsigmoid(-scores_neg).sum())
+    reference.backward()
+    assert float(loss) == pytest.approx(float(reference.detach()))
+    for mine, auto in ((grad_v, v.grad), (grad_pos, u_pos.grad), (grad_neg, u_neg.grad)):
+        torch.testing.assert_close(mine, auto)
+    with pytest.raises(ValueError, match="shape"):
+        emb.sgns_gradients(v.detach(), u_pos.detach()[:, :2], u_neg.detach())
+
+
+def test_learning_rate_decays_to_min_lr_even_on_short_sentences():
+    # the planted corpus has sentences of 6 to 11 words, where windows are cut short at both ends
+    sentences = emb.planted_corpus(500, seed=0)
+    vocab = emb.build_vocab(sentences)
+    result = emb.train_skipgram(sentences, vocab, dim=8, window=5, epochs=2, lr=0.025, min_lr=1e-4,
+                                batch_size=128, seed=0)
+    assert result.final_lr == pytest.approx(1e-4, abs=0.05 * 0.025)
 
 
 def test_training_rejects_bad_settings():
@@ -133,12 +162,32 @@ def test_wordsim_and_gender_projection():
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(len(vocab), 4))
     pairs = [("a", "a", 10.0), ("a", "b", 1.0), ("c", "c", 9.0), ("zzz", "a", 5.0)]
-    rho, used = emb.wordsim_spearman(vectors, vocab, pairs)
-    assert used == 3 and -1 <= rho <= 1
     with pytest.raises(ValueError, match="at least 3"):
         emb.wordsim_spearman(vectors, vocab, pairs[:2])
-    proj = emb.gender_projection(vectors, vocab, ["he", "she", "nope"], pairs=(("he", "she"),))
-    assert set(proj) == {"he", "she"} and proj["he"] > proj["she"]
+    # vectors at angles 0, 30, 60 and 90 degrees from "a": cosines with "a" are 1, 0.87, 0.5, 0
+    angles = np.radians([0, 30, 60, 90, 0, 0])
+    vectors = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    agree = [("a", "b", 9.0), ("a", "c", 5.0), ("a", "d", 1.0), ("zzz", "a", 5.0)]
+    assert emb.wordsim_spearman(vectors, vocab, agree) == (pytest.approx(1.0), 3)
+    disagree = [(x, y, 10 - score) for x, y, score in agree]
+    assert emb.wordsim_spearman(vectors, vocab, disagree)[0] == pytest.approx(-1.0)
+
+
+def test_gender_projection_on_hand_made_vectors():
+    vocab = emb.build_vocab([["he", "she", "king", "queen", "table"]])
+    vectors = np.zeros((len(vocab), 3))
+    for word, vector in {"he": [1, 0, 0], "she": [-1, 0, 0], "king": [1, 1, 0], "queen": [-1, 2, 0],
+                         "table": [0, 0, 1]}.items():
+        vectors[vocab.id(word)] = vector
+    proj = emb.gender_projection(vectors, vocab, ["king", "queen", "table", "nope"], pairs=(("he", "she"),),
+                                 center=False)
+    assert set(proj) == {"king", "queen", "table"}  # unknown words are skipped
+    assert proj["king"] == pytest.approx(1 / np.sqrt(2))  # the direction is the first axis
+    assert proj["queen"] == pytest.approx(-1 / np.sqrt(5))
+    assert proj["table"] == pytest.approx(0.0)
+    centred = emb.gender_projection(vectors, vocab, ["table"], pairs=(("he", "she"),))
+    mean = vectors.mean(0)  # (0, 0.6, 0.2): centring moves "table" to (0, -0.6, 0.8), still orthogonal
+    assert centred["table"] == pytest.approx(0.0) and np.allclose(mean, [0, 0.6, 0.2])
 
 
 def test_ppmi_svd_groups_planted_words():

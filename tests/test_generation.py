@@ -72,19 +72,41 @@ def test_top_p_keeps_the_smallest_set_with_enough_mass():
     assert torch.isfinite(top_p_filter(shuffled, 0.6)).tolist() == [False, True, False, True]
 
 
+def test_top_p_of_one_keeps_everything_even_for_a_peaked_distribution():
+    # probabilities about 1 - 4.5e-5, 4.5e-5, 2.1e-9 and 9.4e-14: a float32 running total reaches 1.0
+    # after the second token, and a filter that trusts it cuts the last two even at p = 1
+    logits = torch.tensor([10.0, 0.0, -10.0, -20.0])
+    kept = lambda p: torch.isfinite(top_p_filter(logits, p)).tolist()  # noqa: E731
+    assert kept(1.0) == [True, True, True, True]
+    assert kept(0.99999) == [True, True, False, False]  # the top token alone has 0.999955 < p
+    assert kept(1 - 1e-10) == [True, True, True, False]  # the top two have 1 - 2.1e-9 < p
+    batch = torch.stack([logits, logits.flip(0)])
+    assert torch.isfinite(top_p_filter(batch, 1 - 1e-10)).sum(1).tolist() == [3, 3]
+    probs = next_token_probabilities(logits, top_p=1.0)
+    assert torch.equal(probs, torch.softmax(logits, -1))
+
+
 def test_filtered_distribution_renormalises():
     probs = next_token_probabilities(torch.tensor([0.0, 1.0, 2.0, 3.0]), top_k=2)
     assert probs.sum().item() == pytest.approx(1.0)
     assert probs[:2].tolist() == [0.0, 0.0]
 
 
-def test_beam_one_equals_greedy_and_wider_beams_score_at_least_as_high(model):
+def test_beam_one_equals_greedy_and_a_full_beam_is_exact(model):
     greedy = greedy_decode(model, [7], 6)
     tokens, score = beam_search(model, [7], 6, beam_width=1)
     assert tokens == greedy
     assert score == pytest.approx(sequence_log_probability(model, [7], greedy), abs=1e-4)
-    _, wide = beam_search(model, [7], 6, beam_width=4)
-    assert wide >= score - 1e-9
+    # A beam as wide as the vocabulary keeps every first token, so for two new tokens it finds the best
+    # continuation of all 11 * 11; narrower beams carry no such guarantee (wider is not always better).
+    best = max(((a, b) for a in range(11) for b in range(11)),
+               key=lambda pair: sequence_log_probability(model, [7], list(pair)))
+    tokens, score = beam_search(model, [7], 2, beam_width=11)
+    assert tuple(tokens) == best
+    assert score == pytest.approx(sequence_log_probability(model, [7], list(best)), abs=1e-4)
+    for width in (2, 3, 4):  # every beam reports the true log-probability of what it returns
+        tokens, score = beam_search(model, [7], 5, beam_width=width)
+        assert score == pytest.approx(sequence_log_probability(model, [7], tokens), abs=1e-4)
 
 
 def test_generation_does_not_change_the_weights(model):
@@ -116,7 +138,7 @@ def test_bad_input_raises_clear_errors(model):
         apply_temperature(logits, 0.0)
     with pytest.raises(ValueError, match="temperature"):
         generate(model, [1], 3, temperature=-1.0)
-    with pytest.raises(ValueError, match="top_k must be an integer k >= 1"):
+    with pytest.raises(ValueError, match="top_k must be >= 1"):
         top_k_filter(logits, 0)
     with pytest.raises(TypeError, match="top_k"):
         top_k_filter(logits, 2.5)
@@ -127,7 +149,7 @@ def test_bad_input_raises_clear_errors(model):
         top_k_filter(torch.zeros(2, 3, 4), 1)
     with pytest.raises(ValueError, match="1-D sequence of token ids"):
         greedy_decode(model, torch.zeros(2, 3, dtype=torch.long), 2)
-    with pytest.raises(ValueError, match="at least one token"):
+    with pytest.raises(ValueError, match="at least 1 token id"):
         greedy_decode(model, [], 2)
     with pytest.raises(ValueError, match="beam_width must be >= 1"):
         beam_search(model, [1], 2, beam_width=0)

@@ -99,3 +99,38 @@ def test_bpe_bad_arguments():
     tok = BPETokenizer.train("abc", 1)
     with pytest.raises(ValueError, match=r"in \[0, 4\)"):
         tok.decode([0, 9])
+
+
+def _naive_bpe_merges(text: str, num_merges: int) -> list[tuple[str, str]]:
+    """The textbook algorithm, slow and plain: recount every pair of every chunk before each merge."""
+    from collections import Counter
+
+    chunks = [[list(chunk), freq] for chunk, freq in Counter(pretokenize(text)).items()]
+    merges = []
+    for _ in range(num_merges):
+        counts = Counter()
+        for symbols, freq in chunks:
+            for pair in zip(symbols, symbols[1:], strict=False):
+                counts[pair] += freq
+        if not counts:
+            break
+        best = min(counts, key=lambda pair: (-counts[pair], pair))  # most frequent; ties: first in sort order
+        merges.append(best)
+        for chunk in chunks:
+            symbols, out, i = chunk[0], [], 0
+            while i < len(symbols):
+                if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == best:
+                    out.append(best[0] + best[1])
+                    i += 2
+                else:
+                    out.append(symbols[i])
+                    i += 1
+            chunk[0] = out
+    return merges
+
+
+def test_fast_bpe_training_equals_the_naive_algorithm_on_real_text():
+    from llmbook.data import lee_news_text
+
+    text = lee_news_text()[:15_000]  # news stories shipped with gensim
+    assert BPETokenizer.train(text, 80).merges == _naive_bpe_merges(text, 80)

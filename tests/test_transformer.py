@@ -139,3 +139,59 @@ def test_rope_rejects_bad_arguments():
     with pytest.raises(ValueError, match="shape"):
         apply_rope(torch.randn(4))
     assert rope_angles(3, 4).shape == (3, 2)
+
+
+@pytest.mark.parametrize("kind", ["scratch", "builtin"])
+def test_keep_weights_never_returns_stale_weights_and_never_changes_the_output(kind):
+    attn = MultiHeadAttention(16, 4, attention=kind).eval()
+    x = torch.randn(2, 6, 16)
+    plain = attn(x)
+    kept = attn(x, keep_weights=True)
+    assert torch.equal(plain, kept)  # keeping the weights must not switch the computation
+    weights = attn.last_weights
+    assert weights.shape == (2, 4, 6, 6)
+    assert torch.allclose(weights.sum(-1), torch.ones(2, 4, 6), atol=1e-6)
+    assert torch.all(weights.triu(diagonal=1) == 0)
+    attn(torch.randn(1, 3, 16))  # a later call without keep_weights forgets them
+    assert attn.last_weights is None
+
+
+def test_both_paths_keep_the_same_weights():
+    a = MultiHeadAttention(16, 4, attention="scratch").eval()
+    b = MultiHeadAttention(16, 4, attention="builtin").eval()
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(2, 5, 16)
+    a(x, keep_weights=True)
+    b(x, keep_weights=True)
+    assert torch.allclose(a.last_weights, b.last_weights, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["scratch", "builtin"])
+def test_attention_dropout_is_active_in_training_only_and_unbiased(kind):
+    attn = MultiHeadAttention(8, 2, dropout=0.5, attention=kind)
+    x = torch.randn(1, 5, 8)
+    reference = attn.eval()(x)
+    attn.train()
+    torch.manual_seed(1)
+    first = attn(x)
+    assert not torch.allclose(first, reference, atol=1e-4)  # some weights were dropped
+    torch.manual_seed(1)
+    assert torch.equal(attn(x), first)  # the same seed drops the same weights
+    with torch.no_grad():  # dropped weights are rescaled by 1 / (1 - p): the average matches eval mode
+        mean = attn(x.expand(4000, 5, 8)).mean(0)  # 4000 copies, each with its own dropout draws
+    assert torch.allclose(mean, reference, atol=0.02)
+    attn.dropout.p = 1.0  # every weight dropped: the heads output zeros and only the output bias is left
+    assert torch.allclose(attn(x), attn.out.bias.expand(1, 5, 8), atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["scratch", "builtin"])
+def test_gpt_is_causal_changing_token_t_changes_no_earlier_logit(kind):
+    model = GPT(GPTConfig(vocab_size=13, n_ctx=10, d_model=16, n_layers=2, n_heads=2, attention=kind)).eval()
+    ids = torch.randint(0, 13, (1, 10))
+    logits, _ = model(ids)
+    for t in (0, 4, 9):
+        changed = ids.clone()
+        changed[0, t] = (changed[0, t] + 1) % 13
+        new_logits, _ = model(changed)
+        assert torch.allclose(new_logits[0, :t], logits[0, :t], atol=1e-5)
+        assert not torch.allclose(new_logits[0, t], logits[0, t], atol=1e-5)

@@ -61,3 +61,39 @@ def test_check_shape():
         check_shape("x", x, ("batch", "time", 64))
     with pytest.raises(ValueError, match="3 dimensions"):
         check_shape("x", np.zeros((2, 5)), ("batch", "time", 64))
+
+
+def test_check_token_ids_accepts_lists_and_tensors_and_names_the_problem():
+    from llmbook.utils import check_token_ids
+
+    assert check_token_ids("ids", [3, 1, 2]).tolist() == [3, 1, 2]
+    assert check_token_ids("ids", np.array([4, 5], dtype=np.int32)).dtype == torch.int64
+    with pytest.raises(TypeError, match="ids must hold integer token ids"):
+        check_token_ids("ids", [0.5, 1.0])
+    with pytest.raises(TypeError, match="1-D sequence of token ids"):
+        check_token_ids("ids", "abc")
+    with pytest.raises(ValueError, match=r"got shape \(2, 2\)"):
+        check_token_ids("ids", torch.zeros(2, 2, dtype=torch.long))
+    with pytest.raises(ValueError, match="data must hold at least 3 token id"):
+        check_token_ids("data", [1, 2], min_length=3)
+    with pytest.raises(ValueError, match="at least 1 token id"):
+        check_token_ids("prompt_ids", [])
+
+
+def test_read_csv_table_and_parse_count(tmp_path):
+    from llmbook.utils import parse_count, read_csv_table
+
+    table = tmp_path / "t.csv"
+    table.write_text("name,params,extra\n a ,12,x\nb,,y\n", encoding="utf-8")
+    assert read_csv_table(table, ("name", "params"), optional=("params",)) == [
+        (2, {"name": "a", "params": "12"}), (3, {"name": "b", "params": ""})]
+    with pytest.raises(ValueError, match="t.csv line 3: empty 'params'"):
+        read_csv_table(table, ("name", "params"))
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['size'\]"):
+        read_csv_table(table, ("name", "size"))
+    with pytest.raises(FileNotFoundError, match="timeline not found"):
+        read_csv_table(tmp_path / "none.csv", ("name",), what="timeline")
+    assert parse_count("175000000000") == 175_000_000_000 and parse_count(" ") is None
+    for bad in ("1e9", "0", "175B", "-3", "012"):
+        with pytest.raises(ValueError, match="line 4: params must be a positive integer"):
+            parse_count(bad, "line 4: ")
