@@ -12,7 +12,11 @@ from pathlib import Path
 
 from llmbook.utils import parse_count, read_csv_table
 
+__all__ = ["COLUMNS", "CATALOG_PATH", "load_model_catalog", "bibtex_keys"]
+
+#: The columns of ``resources/models.csv``, in order.
 COLUMNS = ("name", "organization", "date", "modality", "openness", "params", "source")
+#: Where the catalogue ships inside the package.
 CATALOG_PATH = Path(__file__).resolve().parent / "resources" / "models.csv"
 
 

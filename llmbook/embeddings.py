@@ -20,8 +20,16 @@ import torch
 
 from llmbook.utils import check_int, check_positive
 
+__all__ = ["WIKI_DUMP", "wiki_sentences", "text8_excerpt_sentences", "PLANTED_GROUPS", "PLANTED_LANGUAGES",
+           "PLANTED_PLACES", "planted_corpus", "Vocab", "build_vocab", "encode", "keep_probabilities",
+           "negative_distribution", "negative_table", "skipgram_pairs", "SkipGramResult", "sgns_gradients",
+           "train_skipgram", "ppmi_svd_vectors", "cosine_similarity_matrix", "cosine", "nearest_neighbours", "analogy",
+           "load_wordsim353", "wordsim_spearman", "load_analogies", "analogy_accuracy", "gender_projection",
+           "vocab_from_gensim"]
+
 # ---------------------------------------------------------------------------------------------------- corpora
 
+#: The shortened English Wikipedia sample that gensim ships in its test data.
 WIKI_DUMP = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 
 

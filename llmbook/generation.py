@@ -24,6 +24,10 @@ from torch import nn
 
 from llmbook.utils import check_int, check_positive, check_probability, check_token_ids
 
+__all__ = ["apply_temperature", "top_k_filter", "top_p_filter", "next_token_probabilities", "entropy_bits", "generate",
+           "greedy_decode", "beam_search", "sequence_log_probability", "ngrams", "distinct_n",
+           "repeated_ngram_fraction"]
+
 # ----------------------------------------------------------------------------------------------- checks
 
 

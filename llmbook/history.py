@@ -22,8 +22,14 @@ import numpy as np
 
 from llmbook.utils import parse_count, read_csv_table
 
+__all__ = ["COLUMNS", "KINDS", "TIMELINE_PATH", "parse_date", "date_sort_key", "decimal_year", "load_timeline",
+           "DoublingFit", "fit_doubling_time"]
+
+#: The columns of ``resources/timeline.csv``, in order.
 COLUMNS = ("year", "date", "event", "organization", "params", "kind", "source")
+#: The kinds of milestone a row can be.
 KINDS = ("event", "method", "architecture", "model", "product", "concept")
+#: Where the timeline ships inside the package.
 TIMELINE_PATH = Path(__file__).resolve().parent / "resources" / "timeline.csv"
 _DATE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
 

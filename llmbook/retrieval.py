@@ -18,11 +18,15 @@ from llmbook.utils import check_int, check_probability
 
 __all__ = ["FIRST_NAMES", "SURNAMES", "TOWNS", "JOBS", "Person", "make_people", "TfidfRetriever"]
 
+#: The invented people's first names.
 FIRST_NAMES = ("Ada", "Ben", "Cleo", "Dan", "Eva", "Finn", "Gus", "Hana", "Ines", "Jon", "Kai", "Lea", "Max",
                "Nia", "Otto", "Pia", "Rosa", "Sam", "Tia", "Uma", "Vera", "Wim", "Yara", "Zoe")
+#: The invented people's surnames.
 SURNAMES = ("Abel", "Berg", "Cruz", "Dahl", "Eck", "Falk", "Grau", "Holm", "Ivers", "Jung", "Kohl", "Lind",
             "Moss", "Nagy", "Ortiz", "Park", "Quist", "Roth", "Stein", "Toft", "Ulm", "Vogel", "Wolf", "Young")
+#: The home towns a person can have (the answers of the question task).
 TOWNS = ("Oslo", "Lima", "Pune", "Kyiv", "Rome", "Baku", "Doha", "Kobe")
+#: The jobs a person can have.
 JOBS = ("baker", "nurse", "pilot", "judge", "miner", "tailor")
 
 

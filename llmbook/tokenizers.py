@@ -9,6 +9,8 @@ from collections.abc import Iterable
 
 from llmbook.utils import check_int
 
+__all__ = ["CharTokenizer", "PRETOKENIZE_PATTERN", "pretokenize", "BPETokenizer"]
+
 
 class CharTokenizer:
     """One token per character. The vocabulary is the sorted set of characters seen in the training text."""

@@ -20,6 +20,10 @@ from torch import nn
 
 from llmbook.utils import check_int, check_positive, check_probability, check_token_ids
 
+__all__ = ["LN2", "get_batch", "unigram_probabilities", "bigram_probabilities", "unigram_loss", "bigram_loss",
+           "perplexity", "bits_per_token", "learning_rate", "parameter_groups", "evaluate_loss", "train"]
+
+#: ln 2, to convert nats into bits.
 LN2 = math.log(2.0)
 
 

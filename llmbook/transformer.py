@@ -21,7 +21,13 @@ from torch import nn
 
 from llmbook.utils import check_int, check_probability
 
+__all__ = ["POSITIONAL_KINDS", "ATTENTION_KINDS", "causal_mask", "scaled_dot_product_attention",
+           "sinusoidal_positions", "MultiHeadAttention", "FeedForward", "TransformerBlock", "GPTConfig", "GPT",
+           "rope_angles", "apply_rope"]
+
+#: The position encodings a :class:`GPTConfig` accepts.
 POSITIONAL_KINDS = ("learned", "sinusoidal", "none")
+#: The attention implementations: written out (``scratch``) or PyTorch's fused kernel (``builtin``).
 ATTENTION_KINDS = ("scratch", "builtin")
 
 

@@ -9,11 +9,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-# The book's thread policy: one CPU thread for PyTorch and for NumPy's BLAS, everywhere. The models in the
-# book are small, so a second thread saves little when the machine is idle, and when another process keeps one
-# core busy (a browser, a shared Binder pod) two threads that must meet at every operation are several times
-# slower than one (book/setup.md gives the measurements). One thread also makes the stored outputs independent of
-# how many cores the reader's machine has.
+__all__ = ["DEFAULT_THREADS", "set_seed", "setup", "count_parameters", "check_int", "check_positive",
+           "check_probability", "check_shape", "check_token_ids", "read_csv_table", "parse_count"]
+
+#: The book's thread policy: one CPU thread for PyTorch and for NumPy's BLAS, everywhere. The models in the
+#: book are small, so a second thread saves little when the machine is idle, and when another process keeps one
+#: core busy (a browser, a shared Binder pod) two threads that must meet at every operation are several times
+#: slower than one (book/setup.md gives the measurements). One thread also makes the stored outputs independent of
+#: how many cores the reader's machine has.
 DEFAULT_THREADS = 1
 
 
