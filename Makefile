@@ -18,13 +18,17 @@ export HF_DATASETS_OFFLINE := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export JUPYTER_PLATFORM_DIRS := 1
 
-.PHONY: help env book test lint unit install-check nbval build-strict links site-check execute student lab clean benchmarks speed checkpoints
+.PHONY: help env book test lint unit install-check nbval build-strict links site-check execute student student-check grader-env autograde-check hub-env hub-smoke lab clean benchmarks speed checkpoints
 
 help:
 	@echo "make book        set up .venv if needed and build the site into _build/html"
 	@echo "make test        set up .venv if needed and run every check (lint, unit, nbval, strict build, links)"
 	@echo "make execute     re-run every notebook in place (outputs stored; a second run shows no diff)"
 	@echo "make student     write student versions of the notebooks (solutions removed) to _build/student"
+	@echo "make student-check  write the student versions and run each one top to bottom (part of make test)"
+	@echo "make grader-env  create .venv-grader: otter-grader in its own environment, beside the book's"
+	@echo "make autograde-check  otter-grade two chapters: solutions full marks, student zero, one wrong (make test)"
+	@echo "make hub-smoke   JupyterHub on 127.0.0.1: log in, nbgitpuller a chapter, run it via the kernel API (make test)"
 	@echo "make benchmarks  run the scripts in benchmarks/ (slow; not part of make test)"
 	@echo "make speed       time every notebook idle and with one core busy, and its peak memory (NOTEBOOKS=...)"
 	@echo "make checkpoints retrain the shared pre-trained tiny GPT into llmbook/resources (about 30 s)"
@@ -70,7 +74,7 @@ book: $(STAMP)
 
 test: $(STAMP)
 	@failed=0; \
-	for step in lint unit install-check nbval build-strict links site-check; do \
+	for step in lint unit install-check nbval student-check autograde-check hub-smoke build-strict links site-check; do \
 	  echo "=== make $$step ==="; \
 	  $(MAKE) --no-print-directory $$step || { echo "*** $$step FAILED"; failed=1; }; \
 	done; \
@@ -118,6 +122,52 @@ execute: $(STAMP)
 student: $(STAMP)
 	$(BIN)/python scripts/make_student_version.py notebooks _build/student
 
+# Every student notebook, written as `make student` does, run top to bottom with its answer cells left out, two at
+# a time (outputs are not compared: nbval checks the full notebooks). Fails on malformed exercise markup too.
+student-check: $(STAMP)
+	$(BIN)/python scripts/check_student_versions.py --out _build/student --jobs 2 --timeout 600
+
+# otter-grader in its own environment: otter-grader 7.0.0 cannot be installed beside the book's pins (wrapt), so
+# .venv-grader gets otter and its dependencies, and sees the book's packages (torch, llmbook, ...) through a .pth
+# file; pip never changes .venv from there. The book's pins are untouched.
+GRADER_VENV ?= .venv-grader
+GRADER_STAMP := $(GRADER_VENV)/.installed
+OTTER_PIN := otter-grader==7.0.0
+$(GRADER_STAMP): $(STAMP)
+	@test -x $(GRADER_VENV)/bin/python || $(BIN)/python -m venv $(GRADER_VENV)
+	@book=$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
+	  own=$$($(GRADER_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
+	  echo "import site; site.addsitedir('$$book')" > "$$own/zz_book_env.pth"
+	$(GRADER_VENV)/bin/python -m pip install --quiet "$(OTTER_PIN)"
+	@touch $(GRADER_STAMP)
+
+grader-env: $(GRADER_STAMP)
+
+# Two chapters exported to otter and graded locally (no Docker): worked solutions full marks, the student notebook
+# zero, one wrong answer loses exactly that question's point (scripts/autograde_check.py).
+autograde-check: $(GRADER_STAMP)
+	$(GRADER_VENV)/bin/python scripts/autograde_check.py
+
+# A class hub in miniature, in its own environment (JupyterHub and nbgitpuller are not book dependencies): the
+# Python configurable-http-proxy, so no Node.js is needed; the book's packages are seen through a .pth file.
+HUB_VENV ?= .venv-hub
+HUB_STAMP := $(HUB_VENV)/.installed
+HUB_PINS := jupyterhub==6.1.1 nbgitpuller==1.3.0 configurable-http-proxy==0.4.0
+$(HUB_STAMP): $(STAMP)
+	@test -x $(HUB_VENV)/bin/python || $(BIN)/python -m venv $(HUB_VENV)
+	@book=$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
+	  own=$$($(HUB_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
+	  echo "import site; site.addsitedir('$$book')" > "$$own/zz_book_env.pth"
+	$(HUB_VENV)/bin/python -m pip install --quiet $(HUB_PINS)
+	@touch $(HUB_STAMP)
+
+hub-env: $(HUB_STAMP)
+
+# JupyterHub on 127.0.0.1 (dummy authenticator, local-process spawner): log in as a student, follow a chapter's
+# nbgitpuller link to a local clone, run the chapter through the kernel API, stop every process by id (about 30 s).
+hub-smoke: $(HUB_STAMP)
+	$(HUB_VENV)/bin/python scripts/hub_smoke.py --notebook notebooks/02_history.ipynb
+
 benchmarks: $(STAMP)
 	@for b in benchmarks/*.py; do echo "=== $$b ==="; $(BIN)/python "$$b" || exit 1; done
 
@@ -137,4 +187,4 @@ clean:
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(GRADER_VENV) $(HUB_VENV)

@@ -10,6 +10,11 @@
 - Page descriptions: every page gets a ``<meta name="description">`` made from its first paragraph, for search
   engines and link previews (Lighthouse's SEO audit asks for one).
 
+- Student notebooks (a separate part, see ``write_student_notebooks``): when the HTML build finishes, the student
+  version of every chapter (``scripts/make_student_version.py``: worked solutions removed, outputs cleared, answer
+  cells added) is written to ``student/`` in the built site, and every chapter page gets a note under its title
+  that offers the full and the student notebook for download, and the student notebook on Binder.
+
 (The theme's search and colour-mode buttons, whose ``aria-label`` hid their visible text, are fixed by the
 template overrides in ``_templates/components``.)
 
@@ -29,6 +34,17 @@ DESCRIPTION_LENGTH = 160
 REPLACEMENTS = (
     ('role="doc-biblioentry"', 'role="listitem"'),
 )
+
+# The theme's navigation opens and closes a section with a <summary> that holds only a chevron icon, so it has no
+# accessible name (axe-core: summary-name). A visually hidden text gives it one.
+NAV_TOGGLE = '<summary><span class="toctree-toggle" role="presentation">'
+NAV_TOGGLE_NAMED = ('<summary><span class="visually-hidden">Show or hide the pages of this section</span>'
+                    '<span class="toctree-toggle" role="presentation">')
+
+
+def fix_navigation(html: str) -> str:
+    """Give the navigation's section toggles an accessible name."""
+    return str(html).replace(NAV_TOGGLE, NAV_TOGGLE_NAMED)
 
 
 def fix_html(html: str) -> str:
@@ -73,9 +89,77 @@ def _on_page(app, pagename, templatename, context, doctree):
         context["body"] = fix_html(context["body"])
     if "script_files" in context:
         context["script_files"] = unique_scripts(context["script_files"])
+    if callable(context.get("generate_toctree_html")):
+        context["generate_toctree_html"] = _named_toggles(context["generate_toctree_html"])
+
+
+def _named_toggles(generate):
+    def generate_with_named_toggles(*args, **kwargs):
+        return fix_navigation(generate(*args, **kwargs))
+    return generate_with_named_toggles
+
+
+# ------------------------------------------------------------------------------------------ student notebooks
+# Kept apart from the accessibility fixes above: issue 15 (teaching with the book) owns this part.
+
+STUDENT_DIR = "student"
+
+
+def _student_script(srcdir):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("make_student_version",
+                                                  Path(srcdir) / "scripts" / "make_student_version.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def student_note(pagename: str, options: dict) -> str:
+    """The HTML note put under a chapter's title: both notebooks for download, and the student one on Binder."""
+    name = pagename.rsplit("/", 1)[-1] + ".ipynb"
+    links = [f'<a href="../_sources/{pagename}.ipynb" download>the full notebook, with worked solutions</a>',
+             f'<a href="../{STUDENT_DIR}/{name}" download>the student notebook, exercises without solutions</a>']
+    url = options.get("repository_url", "").rstrip("/")
+    binder = options.get("launch_buttons", {}).get("binderhub_url", "").rstrip("/")
+    if url.startswith("https://github.com/") and binder:
+        branch = options.get("repository_branch", "main")
+        repo = url[len("https://github.com/"):]
+        links.append(f'<a href="{binder}/v2/gh/{repo}/{branch}?urlpath=lab/tree/{STUDENT_DIR}/{name}">'
+                     "the student notebook on Binder</a>")
+    return ('<div class="admonition note student-notebooks"><p class="admonition-title">Notebooks</p>'
+            f"<p>Run this chapter yourself: {', '.join(links[:-1])} or {links[-1]}.</p></div>")
+
+
+def _add_student_note(app, pagename, templatename, context, doctree):
+    if not pagename.startswith("notebooks/") or "body" not in context:
+        return
+    note = student_note(pagename, app.config.html_theme_options or {})
+    body = context["body"]
+    end = body.find("</h1>")
+    context["body"] = body[: end + 5] + note + body[end + 5:] if end >= 0 else note + body
+
+
+def write_student_notebooks(app, exception):
+    """Write the student notebooks into the built site; malformed exercise markup is a build warning."""
+    if exception is not None or app.builder.format != "html":
+        return
+    from pathlib import Path
+
+    from sphinx.util import logging
+
+    logger = logging.getLogger(__name__)
+    srcdir = Path(app.srcdir)
+    problems = _student_script(srcdir).write_student_versions(srcdir / "notebooks",
+                                                              Path(app.outdir) / STUDENT_DIR, quiet=True)
+    for problem in problems:
+        logger.warning(f"student notebook not written: {problem}")
 
 
 def setup(app):
     app.connect("html-page-context", _on_page, priority=900)  # after the theme and the other extensions
+    app.connect("html-page-context", _add_student_note, priority=910)
+    app.connect("build-finished", write_student_notebooks)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
 

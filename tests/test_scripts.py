@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -30,8 +31,8 @@ def code(source, tags=(), outputs=(), count=1):
 def test_student_version_removes_solutions():
     student = load_script("make_student_version")
     cells = [
-        md("```{exercise-start} Q\n:label: ex-1\n```\nWhat?\n```{exercise-end}\n```"),
-        md("```{solution-start} ex-1\n:class: dropdown\n```\nThe answer."),
+        md("```{exercise-start} Q\n:label: ex-01-q\n```\nWhat?\n```{exercise-end}\n```"),
+        md("```{solution-start} ex-01-q\n:class: dropdown\n```\nThe answer."),
         code("print(42)", tags=["solution"]),
         md("```{solution-end}\n```"),
         code("x = 1", outputs=[{"output_type": "stream", "name": "stdout", "text": "1"}]),
@@ -39,7 +40,7 @@ def test_student_version_removes_solutions():
     out = student.student_cells(cells)
     sources = [c["source"] for c in out]
     assert "print(42)" not in sources and "The answer." not in " ".join(sources)
-    assert any("ex-1" in s for s in sources)
+    assert any("ex-01-q" in s for s in sources)
     assert out[-1]["outputs"] == [] and out[-1]["execution_count"] is None
 
 
@@ -47,6 +48,113 @@ def test_student_version_rejects_unclosed_solution():
     student = load_script("make_student_version")
     with pytest.raises(ValueError, match="no solution-end"):
         student.student_cells([md("```{solution-start} ex-2\n```")])
+
+
+def student_sources(cells):
+    return "\n".join(c["source"] if isinstance(c["source"], str) else "".join(c["source"]) for c in cells)
+
+
+def test_student_version_handles_solutions_sharing_cells_with_text():
+    """A solution that opens and closes in one cell, and directives sharing cells with text, as the chapters do."""
+    student = load_script("make_student_version")
+    cells = [
+        md("## Exercises\n\n```{exercise-start} A\n:label: ex-01-a\n```\n*Conceptual.* Why?\n"
+           "```{exercise-end}\n```"),
+        md("```{solution-start} ex-01-a\n:class: dropdown\n```\nBecause of SECRET-A.\n```{solution-end}\n```"),
+        md("```{exercise-start} B\n:label: ex-01-b\n```\n*Coding.* Write f.\n```{exercise-end}\n```"),
+        md("```{solution-start} ex-01-b\n:class: dropdown\n```\nFirst SECRET-B."),
+        code("def f():\n    return 'SECRET-CODE'", tags=["solution"]),
+        md("More SECRET-B.\n```{solution-end}\n```\n## Further reading\n\nKept text."),
+    ]
+    out = student.student_cells(cells, checks={"ex-01-b": 'check("ex-01-b", f)'})
+    text = student_sources(out)
+    assert "SECRET" not in text
+    assert "*Conceptual.* Why?" in text and "*Coding.* Write f." in text and "Kept text." in text
+    answers = [c for c in out if "answer" in c["metadata"].get("tags", [])]
+    # conceptual: one markdown answer cell; coding: a markdown and a code answer cell with the check call
+    assert [c["cell_type"] for c in answers] == ["markdown", "markdown", "code"]
+    assert '# check("ex-01-b", f)' in answers[-1]["source"]
+    # the answer cells sit right after each exercise, and the text after solution-end follows them
+    order = [c["source"][:14] for c in out]
+    assert order.index("## Further rea") > order.index("# Your code fo")
+
+
+@pytest.mark.parametrize("cells, message", [
+    ([md("```{exercise-start} A\n:label: ex-01-a\n```\nQ\n```{exercise-end}\n```"),
+      md("```{solution-start} ex-01-a\n```\nA"), md("```{solution-start} ex-01-a\n```")],
+     "starts inside solution"),
+    ([md("```{solution-start} ex-09-z\n```\nA\n```{solution-end}\n```")], "has no exercise above it"),
+    ([md("```{exercise-start} A\n:label: ex-01-a\n```\nQ\n```{exercise-end}\n```")], "has no solution"),
+    ([md("```{exercise-start} A\n:label: ex-01-a\nQ without a closing fence")], "never closed"),
+    ([md("```{exercise-start} A\n:label: ex-01-a\n```\nQ\n```{exercise-end}\n```"),
+      md("```{solution-start} ex-01-a\n```"), code("x = 1"), md("```{solution-end}\n```")],
+     "is not tagged 'solution'"),
+    ([code("print('answer')", tags=["solution"])], "outside any solution"),
+    ([md("```{exercise-start} A\n:label: exercise1\n```\nQ\n```{exercise-end}\n```"),
+      md("```{solution-start} exercise1\n```\nA\n```{solution-end}\n```")], "ex-NN-slug"),
+])
+def test_student_version_reports_malformed_markup(cells, message):
+    student = load_script("make_student_version")
+    with pytest.raises(student.MarkupError, match=message):
+        student.student_cells(cells, checks={})
+
+
+def test_student_script_writes_nothing_for_a_malformed_notebook(tmp_path):
+    student = load_script("make_student_version")
+    good = {"cells": [code("x = 1")], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    bad = {"cells": [md("```{solution-start} ex-01-a\n```\nA")], "metadata": {}, "nbformat": 4,
+           "nbformat_minor": 5}
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "01_good.ipynb").write_text(json.dumps(good))
+    (tmp_path / "src" / "02_bad.ipynb").write_text(json.dumps(bad))
+    assert student.main(str(tmp_path / "src"), str(tmp_path / "out")) == 1
+    assert (tmp_path / "out" / "01_good.ipynb").exists() and not (tmp_path / "out" / "02_bad.ipynb").exists()
+
+
+NOTEBOOKS = sorted((SCRIPTS.parent / "notebooks").glob("*.ipynb"))
+SOLUTION_BLOCK = re.compile(r"[`:]{3,}\{solution-start\}.*?[`:]{3,}\{solution-end\}", re.DOTALL)
+
+
+def solution_lines(nb):
+    """Every substantial line of every worked solution, found independently of the script under test: the text
+    between solution-start and solution-end over the whole notebook, and every code cell tagged solution."""
+    joined = "\n".join(("".join(c["source"]) if isinstance(c["source"], list) else c["source"])
+                        for c in nb["cells"])
+    lines = set()
+    for block in SOLUTION_BLOCK.findall(joined):
+        lines.update(line.strip() for line in block.splitlines())
+    for cell in nb["cells"]:
+        if "solution" in cell.get("metadata", {}).get("tags", []):
+            lines.update(line.strip() for line in "".join(cell["source"]).splitlines())
+    # lines that the chapter also has outside its solutions (a solution may repeat a line of the chapter)
+    public = {line.strip() for line in SOLUTION_BLOCK.sub("", joined).splitlines()}
+    return {line for line in lines - public if len(line) >= 25 and "{solution-" not in line}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem[:2] for p in NOTEBOOKS])
+def test_no_solution_survives_in_a_real_student_notebook(path):
+    student = load_script("make_student_version")
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    secret = solution_lines(nb)
+    assert secret, f"{path.name}: no worked solutions found"
+    out = student.student_notebook(nb, path.name)
+    kept = {line.strip() for cell in out["cells"] for line in
+            ("".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]).splitlines()}
+    leaked = secret & kept
+    assert not leaked, f"{path.name}: solution lines survive: {sorted(leaked)[:3]}"
+    # every exercise keeps its question and gets a marked answer cell; no outputs are left
+    labels = re.findall(r":label: (ex-\d\d-[\w-]+)", "".join("".join(c["source"]) for c in nb["cells"]))
+    answers = [c for c in out["cells"] if "answer" in c["metadata"].get("tags", [])]
+    for label in labels:
+        assert any(label in "".join(c["source"]) for c in answers), f"{path.name}: no answer cell for {label}"
+    assert all(c.get("outputs", []) == [] and c.get("execution_count") is None
+               for c in out["cells"] if c["cell_type"] == "code")
+    # the code outside solutions is all still there
+    code_kept = [c["source"] for c in out["cells"] if c["cell_type"] == "code" and "answer" not in
+                 c["metadata"].get("tags", [])]
+    code_source = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in nb["cells"]
+                   if c["cell_type"] == "code" and "solution" not in c["metadata"].get("tags", [])]
+    assert ["".join(s) if isinstance(s, list) else s for s in code_kept] == code_source
 
 
 def test_clean_notebook_reports_problems(tmp_path):
@@ -72,3 +180,54 @@ def test_site_check_finds_broken_links_and_missing_alt(tmp_path):
     assert any("without alt text" in p for p in problems)
     assert any("missing anchor page.html#nowhere" in p for p in problems)
     assert len(problems) == 3
+
+
+def test_student_note_links_both_notebooks_and_binder():
+    site = load_script_from(SCRIPTS.parent / "_ext" / "book_site.py", "book_site_for_note")
+    options = {"repository_url": "https://github.com/owner/book", "repository_branch": "main",
+               "launch_buttons": {"binderhub_url": "https://mybinder.org"}}
+    note = site.student_note("notebooks/05_inside_an_llm", options)
+    assert 'href="../_sources/notebooks/05_inside_an_llm.ipynb"' in note
+    assert 'href="../student/05_inside_an_llm.ipynb"' in note
+    assert "https://mybinder.org/v2/gh/owner/book/main?urlpath=lab/tree/student/05_inside_an_llm.ipynb" in note
+    assert "mybinder" not in site.student_note("notebooks/05_inside_an_llm", {})
+
+
+def load_script_from(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_otter_export_makes_one_question_per_checked_exercise():
+    export = load_script("export_otter")
+    assert export.test_source('check("ex-01-a", f)  # f(x)') == (
+        'from llmbook.checks import check\n\nassert check("ex-01-a", f, quiet=True).passed')
+    nb = {"cells": [
+        code("x = 2"),
+        md("```{exercise-start} A\n:label: ex-01-a\n```\n*Coding.* Write f.\n```{exercise-end}\n```"),
+        md("```{solution-start} ex-01-a\n:class: dropdown\n```\nLike this:"),
+        code("def f(y):\n    return y * x", tags=["solution"]),
+        md("```{solution-end}\n```"),
+        md("```{exercise-start} B\n:label: ex-01-b\n```\n*Experiment.* Try.\n```{exercise-end}\n```"),
+        md("```{solution-start} ex-01-b\n```\nSECRET"), code("print('SECRET')", tags=["solution"]),
+        md("```{solution-end}\n```"),
+    ], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    master, graded = export.master_notebook(nb, "01_x.ipynb", calls={"ex-01-a": 'check("ex-01-a", f)'})
+    assert graded == ["ex-01-a"]
+    sources = [c["source"] for c in master["cells"]]
+    assert sources[0].startswith("# ASSIGNMENT CONFIG")
+    assert "# BEGIN QUESTION\nname: ex_01_a\npoints: 1" in sources
+    assert "# BEGIN SOLUTION\ndef f(y):\n    return y * x\n# END SOLUTION" in sources
+    assert 'assert check("ex-01-a", f, quiet=True).passed' in sources[sources.index("# BEGIN TESTS") + 1]
+    assert not any("SECRET" in s for s in sources)  # ungraded solutions are removed as for students
+    assert all("id" in c for c in master["cells"])
+
+
+def test_hub_smoke_follows_the_launch_button_link_format():
+    hub = load_script("hub_smoke")
+    link = hub.launch_link("http://127.0.0.1:8000", "/tmp/course/book", "main", "book", "notebooks/02_history.ipynb")
+    assert link.startswith("http://127.0.0.1:8000/hub/user-redirect/git-pull?")
+    assert "repo=%2Ftmp%2Fcourse%2Fbook" in link and "branch=main" in link
+    assert "urlpath=lab%2Ftree%2Fbook%2Fnotebooks%2F02_history.ipynb" in link

@@ -70,3 +70,10 @@ def test_page_description_is_the_first_real_paragraph_cut_at_a_word():
     assert text.startswith("A long first paragraph") and text.endswith("…") and len(text) <= 60
     assert book_site.page_description(publish_doctree("Only a line.")) == ""
     assert book_site.page_description(None) == ""
+
+
+def test_navigation_toggles_get_an_accessible_name():
+    html = '<li><a href="x.html">X</a><details><summary><span class="toctree-toggle" role="presentation"><i></i>'
+    fixed = book_site.fix_navigation(html)
+    assert '<span class="visually-hidden">Show or hide the pages of this section</span>' in fixed
+    assert book_site.fix_navigation("<p>no toggle</p>") == "<p>no toggle</p>"

@@ -1,0 +1,308 @@
+"""Tests of llmbook.checks, both ways: each chapter's worked solution passes its check, and plausible wrong answers
+fail with a message that names the problem. The worked solutions are reproduced from the chapters' solution cells
+(notebooks/NN_*.ipynb, cells tagged ``solution``) with the chapters' variables passed in as arguments."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from llmbook import checks
+from llmbook.checks import CHECK_CALLS, CHECKS, check
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def fails_with(label, answer, pattern, **context):
+    result = check(label, answer, quiet=True, **context)
+    assert not result.passed, f"{label}: a wrong answer passed"
+    assert re.search(pattern, result.message), f"{label}: unhelpful message {result.message!r}"
+    return result
+
+
+def passes(label, answer, **context):
+    result = check(label, answer, quiet=True, **context)
+    assert result.passed, f"{label}: the worked solution fails: {result.message}"
+    return result
+
+
+def test_check_api(capsys):
+    with pytest.raises(KeyError, match="ex-05-rope"):
+        check("ex-99-nothing", None)
+    with pytest.raises(TypeError, match="exercise label"):
+        check(5, None)
+    result = check("ex-01-bert-large", "many")
+    assert not result and "number" in result.message
+    assert "not yet" in capsys.readouterr().out
+    assert set(CHECK_CALLS) == set(CHECKS)
+    for label, call in CHECK_CALLS.items():
+        assert call.startswith(f'check("{label}"')
+
+
+def test_every_check_has_a_coding_exercise_in_the_chapters():
+    labels = set()
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        text = "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"])
+        labels.update(re.findall(r":label: (ex-\d\d-[\w-]+)", text))
+    assert set(CHECKS) <= labels
+
+
+# -- chapter 1 ------------------------------------------------------------------------------------------------
+
+def test_bert_large():
+    V, T, d, L = 30522, 512, 1024, 24  # the worked solution
+    by_hand = (V + T + 2) * d + 2 * d + L * (12 * d**2 + 13 * d) + (d**2 + d)
+    passes("ex-01-bert-large", by_hand)
+    fails_with("ex-01-bert-large", by_hand - (d**2 + d), "short: one piece of the list is missing")
+    fails_with("ex-01-bert-large", by_hand - L * 13 * d, "13d")
+    fails_with("ex-01-bert-large", 340_000_000, "rounded figure")
+
+
+# -- chapter 2 ------------------------------------------------------------------------------------------------
+
+def test_without_gpt3():
+    from llmbook.history import fit_doubling_time
+
+    window, all_sized = checks._history_window()
+
+    def doubling_without(event):  # the worked solution
+        rows = [r for r in window if r["event"] != event]
+        return fit_doubling_time([r["decimal_year"] for r in rows], [r["params"] for r in rows]).doubling_months
+
+    passes("ex-02-without-gpt3", doubling_without)
+
+    def not_removed(event):  # a typo'd comparison removes nothing
+        return fit_doubling_time([r["decimal_year"] for r in window], [r["params"] for r in window]).doubling_months
+
+    fails_with("ex-02-without-gpt3", not_removed, "really removed")
+
+    def with_fine_tunes(event):
+        rows = [r for r in all_sized if r["event"] != event]
+        return fit_doubling_time([r["decimal_year"] for r in rows], [r["params"] for r in rows]).doubling_months
+
+    fails_with("ex-02-without-gpt3", with_fine_tunes, "fine-tuned models")
+    fails_with("ex-02-without-gpt3", 12.0, "a function")
+
+
+def test_extrapolate():
+    from llmbook.history import fit_doubling_time
+
+    window, _ = checks._history_window()
+    fit = fit_doubling_time([r["decimal_year"] for r in window], [r["params"] for r in window], n_boot=200)
+    target_year = (np.log2(1e14) - fit.intercept) / fit.slope  # the worked solution
+    passes("ex-02-extrapolate", target_year)
+    fails_with("ex-02-extrapolate", (14 - fit.intercept) / fit.slope, "log2")
+    fails_with("ex-02-extrapolate", target_year + 3, "years away")
+
+
+# -- chapter 3 ------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def noun_vectors():
+    from llmbook.adaptation import generate_corpus, pretrain_word_vectors
+
+    return pretrain_word_vectors(generate_corpus(3000, noise=0.1, seed=0), dim=16, epochs=3, seed=0)
+
+
+def test_one_shot(noun_vectors):
+    from llmbook.adaptation import nouns
+
+    vectors = noun_vectors
+    table = nouns()  # the worked solution
+    prototypes = {}
+    for noun, kind, _ in table:
+        prototypes.setdefault(kind, noun)
+
+    def nearest_kind(noun):
+        return max(prototypes, key=lambda k: vectors.similarity(noun, prototypes[k]))
+
+    passes("ex-03-one-shot", nearest_kind, vectors=vectors)
+    last = {kind: noun for noun, kind, _ in table}  # the last noun of each kind instead of the first
+
+    def other_prototypes(noun):
+        return max(last, key=lambda k: vectors.similarity(noun, last[k]))
+
+    fails_with("ex-03-one-shot", other_prototypes, "first of its kind", vectors=vectors)
+    fails_with("ex-03-one-shot", lambda noun: prototypes["animal"] if "animal" in prototypes else noun,
+               "should return a kind", vectors=vectors)
+    fails_with("ex-03-one-shot", nearest_kind, "pass the pre-trained vectors")
+
+
+# -- chapter 4 ------------------------------------------------------------------------------------------------
+
+def analogy_by_sums(vectors, vocab, a, b, c):  # the worked solution
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    ia, ib, ic = vocab.id(a), vocab.id(b), vocab.id(c)
+    scores = unit @ unit[ib] + unit @ unit[ic] - unit @ unit[ia]
+    scores[[ia, ib, ic]] = -np.inf  # exclude the question words
+    return vocab.words[int(np.argmax(scores))]
+
+
+def test_3cosmul():
+    passes("ex-04-3cosmul", analogy_by_sums)
+
+    def raw_dots(vectors, vocab, a, b, c):
+        ia, ib, ic = vocab.id(a), vocab.id(b), vocab.id(c)
+        scores = vectors @ vectors[ib] + vectors @ vectors[ic] - vectors @ vectors[ia]
+        scores[[ia, ib, ic]] = -np.inf
+        return vocab.words[int(np.argmax(scores))]
+
+    def keeps_question_words(vectors, vocab, a, b, c):
+        unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        scores = unit @ unit[vocab.id(b)] + unit @ unit[vocab.id(c)] - unit @ unit[vocab.id(a)]
+        return vocab.words[int(np.argmax(scores))]
+
+    fails_with("ex-04-3cosmul", raw_dots, "lengths")
+    fails_with("ex-04-3cosmul", keeps_question_words, "question words")
+
+
+# -- chapter 5 ------------------------------------------------------------------------------------------------
+
+def test_rope():
+    from llmbook.transformer import apply_rope, scaled_dot_product_attention
+
+    def rope_attention(queries, keys, values, mask=None, offset=0):  # the worked solution
+        return scaled_dot_product_attention(apply_rope(queries, offset=offset), apply_rope(keys, offset=offset),
+                                            values, mask)
+
+    passes("ex-05-rope", rope_attention)
+
+    def rotates_values(queries, keys, values, mask=None):
+        return scaled_dot_product_attention(apply_rope(queries), apply_rope(keys), apply_rope(values), mask)
+
+    def queries_only(queries, keys, values, mask=None):
+        return scaled_dot_product_attention(apply_rope(queries), keys, values, mask)
+
+    def mask_after_softmax(queries, keys, values, mask=None):
+        _, weights = scaled_dot_product_attention(apply_rope(queries), apply_rope(keys), values)
+        weights = weights * mask
+        return weights @ values, weights
+
+    def ignores_offset(queries, keys, values, mask=None, offset=0):
+        return scaled_dot_product_attention(apply_rope(queries, offset=offset), apply_rope(keys), values, mask)
+
+    fails_with("ex-05-rope", rotates_values, "values are rotated")
+    fails_with("ex-05-rope", queries_only, "only one of queries and keys")
+    fails_with("ex-05-rope", mask_after_softmax, "mask")
+    fails_with("ex-05-rope", ignores_offset, "offset")
+    fails_with("ex-05-rope", lambda q, k, v, m: q, r"\(outputs, weights\)")
+
+
+# -- chapter 6 ------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def bigram():
+    from llmbook.data import lee_news_text, train_val_split
+    from llmbook.tokenizers import CharTokenizer
+    from llmbook.training import bigram_probabilities
+
+    text = lee_news_text()
+    tokenizer = CharTokenizer(text)
+    train_data, _ = train_val_split(torch.tensor(tokenizer.encode(text)), val_fraction=0.1)
+    return bigram_probabilities(train_data, tokenizer.vocab_size).float(), tokenizer
+
+
+def test_bigram_generator(bigram):
+    bigram_table, tokenizer = bigram
+
+    def bigram_generate(prompt, n_chars, generator):  # the worked solution
+        ids = tokenizer.encode(prompt)
+        for _ in range(n_chars):
+            next_id = torch.multinomial(bigram_table[ids[-1]], 1, generator=generator)
+            ids.append(int(next_id))
+        return tokenizer.decode(ids[len(prompt):])
+
+    context = dict(table=bigram_table, tokenizer=tokenizer)
+    passes("ex-06-bigram-generator", bigram_generate, **context)
+
+    def greedy(prompt, n_chars, generator):
+        ids = tokenizer.encode(prompt)
+        for _ in range(n_chars):
+            ids.append(int(bigram_table[ids[-1]].argmax()))
+        return tokenizer.decode(ids[len(prompt):])
+
+    def first_character_row(prompt, n_chars, generator):  # always the row of the prompt's first character
+        ids = tokenizer.encode(prompt)
+        for _ in range(n_chars):
+            ids.append(int(torch.multinomial(bigram_table[ids[0]], 1, generator=generator)))
+        return tokenizer.decode(ids[len(prompt):])
+
+    def with_prompt(prompt, n_chars, generator):
+        return prompt + bigram_generate(prompt, n_chars, generator)
+
+    fails_with("ex-06-bigram-generator", greedy, "sample", **context)
+    fails_with("ex-06-bigram-generator", first_character_row, "row of the character just before", **context)
+    fails_with("ex-06-bigram-generator", with_prompt, "without the prompt", **context)
+
+
+# -- chapter 9 ------------------------------------------------------------------------------------------------
+
+def test_lora_rank():
+    from llmbook.lora import add_lora
+    from llmbook.transformer import GPT, GPTConfig
+    from llmbook.utils import count_parameters
+
+    SHAPES = [(64, 192), (64, 64), (64, 256), (256, 64)]  # the worked solution
+
+    def lora_count(rank, n_blocks=2):
+        return n_blocks * sum(rank * (d_in + d_out) for d_in, d_out in SHAPES)
+
+    passes("ex-09-lora-rank", lora_count)
+    gpt = GPT(GPTConfig(vocab_size=40, n_ctx=64, d_model=64, n_layers=2, n_heads=4))
+    model = copy.deepcopy(gpt)
+    add_lora(model, ["qkv", "out", "up", "down"], rank=4)
+    assert count_parameters(model, trainable_only=True) == lora_count(4)  # the reference matches add_lora
+    fails_with("ex-09-lora-rank", lambda rank: lora_count(rank, n_blocks=1), "two blocks")
+    fails_with("ex-09-lora-rank", lambda rank: 2 * sum(rank * d_in for d_in, _ in SHAPES), "two factors")
+
+
+# -- chapter 10 -----------------------------------------------------------------------------------------------
+
+def test_clip():
+    def clipped(log_ratio, advantage):  # the worked solution, as a function of one token
+        log_prob = torch.tensor([[log_ratio]], requires_grad=True)  # log pi_old = 0
+        ratio = log_prob.exp()
+        objective = torch.minimum(ratio * advantage, ratio.clamp(0.8, 1.2) * advantage)
+        objective.sum().backward()
+        return objective.item(), log_prob.grad.item()
+
+    passes("ex-10-clip", clipped)
+
+    def no_clip_in_gradient(log_ratio, advantage):
+        ratio = math.exp(log_ratio)
+        return clipped(log_ratio, advantage)[0], ratio * advantage
+
+    def by_ratio(log_ratio, advantage):
+        objective, gradient = clipped(log_ratio, advantage)
+        return objective, advantage if gradient else 0.0
+
+    def maximum(log_ratio, advantage):
+        ratio = math.exp(log_ratio)
+        return max(ratio * advantage, min(max(ratio, 0.8), 1.2) * advantage), 0.0
+
+    fails_with("ex-10-clip", no_clip_in_gradient, "should vanish")
+    fails_with("ex-10-clip", by_ratio, "derivative by log pi")
+    fails_with("ex-10-clip", maximum, "smaller of the two terms")
+
+
+# -- chapter 11 -----------------------------------------------------------------------------------------------
+
+def test_groups():
+    from llmbook.inference import dequantise, quantise_per_channel
+
+    def quantise_groups(weight, bits, group):  # the worked solution
+        rows, cols = weight.shape
+        pieces = weight.reshape(rows * cols // group, group)  # one row per group
+        return dequantise(*quantise_per_channel(pieces, bits)).reshape(rows, cols)
+
+    passes("ex-11-groups", quantise_groups)
+    fails_with("ex-11-groups", lambda w, bits, group: dequantise(*quantise_per_channel(w, bits)), "own scale")
+    fails_with("ex-11-groups", lambda w, bits, group: quantise_groups(w, bits, group).reshape(-1, group),
+               "reshape back")
