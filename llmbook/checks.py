@@ -11,7 +11,7 @@ gives a hint, never the answer itself. The checks are used in three places:
 - in ``tests/test_checks.py``, which runs every chapter's worked solution (it must pass) and plausible wrong
   answers (each must fail with a helpful message).
 
-The exercises are the coding exercises of chapters 1-6 and 9-11 and one calculation of chapter 2 (see
+The exercises are the coding exercises of chapters 1-11 and one calculation of chapter 2 (see
 :data:`CHECK_CALLS`).
 """
 
@@ -334,6 +334,174 @@ def check_bigram_generator(answer, table=None, tokenizer=None, **_) -> str:
     return f"{n} characters with the statistics of the bigram table."
 
 
+# ------------------------------------------------------------------------------------------------- chapter 7
+
+CROSS_DATES = ((1962, 10, 23), (2001, 1, 5), (1977, 7, 14), (2049, 12, 31), (1950, 2, 1), (2024, 9, 30))
+
+
+def _cross_maps(model, batch, day) -> torch.Tensor:
+    """The cross-attention weights (heads, n_out, n_in) of the first decoder block for one date, where n_out
+    counts the written characters and the end token (the positions with a target)."""
+    from llmbook.architectures import IGNORE_INDEX
+
+    source, decoder_in, targets = batch([day])
+    n_out = int((targets[0] != IGNORE_INDEX).sum())
+    with torch.no_grad():
+        model(source, decoder_in[:, :n_out], keep_weights=True)
+    maps = model.cross_attention_weights()[0][0]
+    for block in model.decoder:  # forget them, so that an answer cannot read the reference's weights
+        block.cross_attn.last_weights = None
+    return maps
+
+
+def _positions(got, what: str) -> list[int]:
+    if isinstance(got, (torch.Tensor, np.ndarray)):
+        got = got.tolist()
+    if not isinstance(got, (list, tuple)):
+        raise _Wrong(f"{what} should return a list of input positions (ints), got {type(got).__name__}")
+    got = [p.item() if isinstance(p, torch.Tensor) and p.numel() == 1 else p for p in got]
+    if any(isinstance(p, str) for p in got):
+        raise _Wrong(f"{what} returned characters; return the input positions (ints), which you can then use "
+                     "to look up the characters for printing")
+    if not all(isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in got):
+        raise _Wrong(f"{what} should return a list of ints (input positions), got {got!r}")
+    return [int(p) for p in got]
+
+
+def check_cross_attention(answer, model=None, batch=None, **_) -> str:
+    """ex-07-cross-attention: ``answer(day)`` returns, for a ``datetime.date``, one input position per output
+    character and one for the end token: the input position with the largest cross-attention weight, averaged
+    over the heads. Pass ``model=`` (the trained EncoderDecoder) and ``batch=`` (the chapter's ``date_batch``)."""
+    from datetime import date
+
+    if isinstance(answer, (list, tuple, torch.Tensor)):
+        raise _Wrong("expected a function of the date, strongest_inputs(day), not its result: put your code in "
+                     "a function so that the check can try it on other dates")
+    _need_callable(answer, "strongest_inputs(day), a function of a datetime.date")
+    if model is None or batch is None:
+        raise _Wrong('pass the model and the batch function too: check("ex-07-cross-attention", '
+                     "strongest_inputs, model=seq2seq, batch=date_batch)")
+    if not hasattr(model, "cross_attention_weights") or not callable(batch):
+        raise _Wrong("model= should be the chapter's EncoderDecoder (seq2seq) and batch= its date_batch function")
+    days = [date(*ymd) for ymd in CROSS_DATES]
+    maps = [_cross_maps(model, batch, day) for day in days]  # (heads, n_out, n_in) each
+    answers = []
+    for day in days:
+        for block in model.decoder:  # no weights left over from an earlier run
+            block.cross_attn.last_weights = None
+        try:
+            got = _call(answer, day)
+        except _Wrong as wrong:
+            if not model.cross_attention_weights():
+                raise _Wrong(f"{wrong}. There were no cross-attention weights to read: run the model on this "
+                             "date's batch with keep_weights=True inside your function, then read them") from None
+            raise
+        answers.append(_positions(got, f"strongest_inputs({day.isoformat()!r})"))
+    if all(got == answers[0] for got in answers):
+        raise _Wrong(f"your function returns the same positions for {len(days)} different dates: does it run the "
+                     "model on the date it is given?")
+    for day, heads, got in zip(days, maps, answers, strict=True):
+        n_out, n_in = heads.shape[1], heads.shape[2]
+        expected = heads.mean(dim=0).argmax(dim=-1).tolist()
+        where = f"for {day.isoformat()}"
+        if len(got) != n_out:
+            if len(got) == n_out - 1:
+                raise _Wrong(f"{where} expected {n_out} positions, one per written character plus one for the end "
+                             f"token, got {n_out - 1}: the end token is missing")
+            if len(got) == n_in and n_in != n_out:
+                raise _Wrong(f"{where} expected {n_out} positions (one per output character), got {n_in}, one "
+                             "per input character: take the largest weight along the input positions, the last "
+                             "dimension")
+            if len(got) > n_out:
+                raise _Wrong(f"{where} expected {n_out} positions, got {len(got)}: the decoder input runs on into "
+                             "the padding; keep only the written characters and the end token")
+            raise _Wrong(f"{where} expected {n_out} positions (one per written character plus the end token), "
+                         f"got {len(got)}")
+        if any(not 0 <= p < n_in for p in got):
+            raise _Wrong(f"{where} a position is outside the input, which has {n_in} characters (0 to {n_in - 1})")
+        if got == expected:
+            continue
+        if any(got == heads[h].argmax(dim=-1).tolist() for h in range(heads.shape[0])):
+            raise _Wrong(f"{where} your positions are those of a single head; the exercise averages the weights "
+                         "of all heads before taking the largest")
+        if got == heads.max(dim=0).values.argmax(dim=-1).tolist():
+            raise _Wrong(f"{where} your positions follow the strongest single head at each step; average over "
+                         "the heads instead")
+        wrong = sum(g != e for g, e in zip(got, expected, strict=True))
+        raise _Wrong(f"{where} {wrong} of {n_out} positions differ from the largest mean cross-attention weight: "
+                     "are the weights those of this date's own forward pass, with the decoder input of its "
+                     "written characters?")
+    return f"the strongest input positions agree for {len(CROSS_DATES)} dates."
+
+
+# ------------------------------------------------------------------------------------------------- chapter 8
+
+# (a, alpha, c, seed, noise) of synthetic families of six models, with losses near the chapter's; chosen so that
+# every wrong answer below lands at least 3e-3 nats from the right prediction and from every other wrong answer
+REFIT_FAMILIES = ((4.2, 0.26, 1.83, 13, 0.02), (6.0, 0.30, 1.60, 26, 0.015), (3.0, 0.20, 2.00, 26, 0.02))
+
+
+def _refit_family(a: float, alpha: float, c: float, seed: int, noise: float) -> tuple[np.ndarray, np.ndarray]:
+    n = np.geomspace(3e3, 5e5, 6).round()
+    return n, a * n ** -alpha + c + np.random.default_rng(seed).normal(0.0, noise, size=6)
+
+
+def _refit_candidates(n: np.ndarray, loss: np.ndarray, offset: bool) -> dict[str, float]:
+    """The right prediction ("right") and what plausible mistakes return, keyed by the message for each."""
+    from llmbook.scaling import fit_power_law
+
+    def fitted(sizes, losses, offset_on=offset, at=n[-1]):
+        return float(fit_power_law(sizes, losses, fit_offset=offset_on).predict(at))
+
+    right = fitted(n[:-1], loss[:-1])
+    candidates = {
+        "right": right,
+        "you return the measured loss of the largest model; return the loss that the fit predicts for it, then "
+        "compare the two": float(loss[-1]),
+        "you return the prediction's error; return the predicted loss itself": right - float(loss[-1]),
+        "your prediction matches a fit that includes the largest model: leave it out of the fit, so that its "
+        "loss is a real test of the law": fitted(n, loss),
+        "you left out the smallest model; fit the five smaller models and predict the largest": fitted(n[1:], loss[1:]),
+        "your prediction is that of the other kind of fit: pass fit_offset on to the fit (False means c = 0, a "
+        "straight line on log-log axes)": fitted(n[:-1], loss[:-1], offset_on=not offset),
+    }
+    for size in n[:-1]:
+        candidates[f"you predict the loss at N = {size:,.0f}, a smaller model; evaluate the fit at the largest "
+                   "model's N"] = fitted(n[:-1], loss[:-1], at=size)
+    return candidates
+
+
+def check_refit(answer, **_) -> str:
+    """ex-08-refit: ``answer(n, loss, fit_offset)`` fits L(N) = a N^-alpha + c (c = 0 when ``fit_offset`` is
+    False) to all models but the largest and returns the predicted loss of the largest (a number). ``n`` and
+    ``loss`` are NumPy arrays sorted by size, as in the chapter."""
+    from llmbook.scaling import PowerLawFit, fit_power_law
+
+    _need_callable(answer, "predict_largest(n, loss, fit_offset) returning a predicted loss")
+    tolerance = 1e-3  # nats: a fit by hand with a grid over c, as in the chapter, lands within 1e-4
+    for family in REFIT_FAMILIES:
+        n, loss = _refit_family(*family)
+        for offset in (True, False):
+            got = _call(answer, n.copy(), loss.copy(), offset)
+            if isinstance(got, PowerLawFit):
+                raise _Wrong("your function returns the fit; return the predicted loss of the largest model (a "
+                             "number), which the fit's predict gives")
+            try:
+                got = float(np.asarray(got, dtype=float).reshape(()))
+            except (TypeError, ValueError):
+                raise _Wrong(f"return the predicted loss as one number, got {type(got).__name__}") from None
+            if abs(got - float(fit_power_law(n[:-1], loss[:-1], fit_offset=offset).predict(n[-1]))) <= tolerance:
+                continue
+            candidates = _refit_candidates(n, loss, offset)
+            closest = min(candidates, key=lambda message: abs(candidates[message] - got))
+            where = f"with fit_offset={offset}"
+            if abs(got - candidates[closest]) <= tolerance:
+                raise _Wrong(f"{where} {closest}")
+            raise _Wrong(f"{where} your prediction {got:.3f} is {got - candidates['right']:+.3f} nats away from "
+                         "that of a least-squares fit of the law to the five smaller models (fit_power_law)")
+    return f"predictions with and without the floor agree for {len(REFIT_FAMILIES)} families of six models."
+
+
 # ------------------------------------------------------------------------------------------------ chapter 9
 
 LORA_SHAPES = [(64, 192), (64, 64), (64, 256), (256, 64)]  # qkv, out, up, down of the book's GPT (d = 64)
@@ -434,6 +602,8 @@ CHECKS: dict[str, Callable[..., str]] = {
     "ex-04-3cosmul": check_3cosmul,
     "ex-05-rope": check_rope,
     "ex-06-bigram-generator": check_bigram_generator,
+    "ex-07-cross-attention": check_cross_attention,
+    "ex-08-refit": check_refit,
     "ex-09-lora-rank": check_lora_rank,
     "ex-10-clip": check_clip,
     "ex-11-groups": check_groups,
@@ -449,6 +619,9 @@ CHECK_CALLS: dict[str, str] = {
     "ex-05-rope": 'check("ex-05-rope", rope_attention)  # rope_attention(queries, keys, values, mask)',
     "ex-06-bigram-generator": ('check("ex-06-bigram-generator", bigram_generate, table=bigram_table, '
                                "tokenizer=tokenizer)"),
+    "ex-07-cross-attention": ('check("ex-07-cross-attention", strongest_inputs, model=seq2seq, batch=date_batch)'
+                              "  # strongest_inputs(day) -> input positions"),
+    "ex-08-refit": 'check("ex-08-refit", predict_largest)  # predict_largest(n, loss, fit_offset) -> predicted loss',
     "ex-09-lora-rank": 'check("ex-09-lora-rank", lora_count)  # lora_count(rank) -> trainable parameters',
     "ex-10-clip": 'check("ex-10-clip", clipped)  # clipped(log_ratio, advantage) -> (objective, gradient)',
     "ex-11-groups": 'check("ex-11-groups", quantise_groups)  # quantise_groups(weight, bits, group)',

@@ -5,6 +5,7 @@ fail with a message that names the problem. The worked solutions are reproduced 
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import math
 import re
@@ -52,6 +53,19 @@ def test_every_check_has_a_coding_exercise_in_the_chapters():
         text = "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"])
         labels.update(re.findall(r":label: (ex-\d\d-[\w-]+)", text))
     assert set(CHECKS) <= labels
+
+
+def test_every_coding_exercise_has_a_check():
+    spec = importlib.util.spec_from_file_location("make_student_version",
+                                                  ROOT / "scripts" / "make_student_version.py")
+    student = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(student)
+    coding = set()
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        found = student.exercises(json.loads(path.read_text(encoding="utf-8")), path.name)
+        coding.update(exercise.label for exercise in found if exercise.kind == "coding")
+    assert {"ex-07-cross-attention", "ex-08-refit"} <= coding
+    assert coding <= set(CHECKS), f"coding exercises without a check: {sorted(coding - set(CHECKS))}"
 
 
 # -- chapter 1 ------------------------------------------------------------------------------------------------
@@ -240,6 +254,156 @@ def test_bigram_generator(bigram):
     fails_with("ex-06-bigram-generator", greedy, "sample", **context)
     fails_with("ex-06-bigram-generator", first_character_row, "row of the character just before", **context)
     fails_with("ex-06-bigram-generator", with_prompt, "without the prompt", **context)
+
+
+# -- chapter 7 ------------------------------------------------------------------------------------------------
+
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December"]
+
+
+@pytest.fixture(scope="module")
+def date_model():
+    """The chapter's date task (its date_batch and written) with a small untrained model whose cross-attention is
+    sharpened, so that the maps are peaked like a trained model's and the heads disagree (no training: fast)."""
+    from llmbook import set_seed
+    from llmbook.architectures import IGNORE_INDEX, EncoderDecoder, EncoderDecoderConfig
+    from llmbook.tokenizers import CharTokenizer
+
+    def written(d):
+        return f"{d.day} {MONTHS[d.month - 1]} {d.year}"
+
+    date_tok = CharTokenizer("".join(MONTHS) + "0123456789- ^$_")
+    BOS, EOS, PAD = (date_tok.stoi[c] for c in "^$_")
+    OUT_LEN = 18
+
+    def date_batch(dates):
+        source = torch.tensor([date_tok.encode(d.isoformat()) for d in dates])
+        decoder_in = torch.full((len(dates), OUT_LEN), PAD)
+        targets = torch.full((len(dates), OUT_LEN), IGNORE_INDEX)
+        for i, d in enumerate(dates):
+            out = date_tok.encode(written(d))
+            decoder_in[i, : len(out) + 1] = torch.tensor([BOS] + out)
+            targets[i, : len(out) + 1] = torch.tensor(out + [EOS])
+        return source, decoder_in, targets
+
+    set_seed(0)
+    seq2seq = EncoderDecoder(EncoderDecoderConfig(
+        vocab_size=date_tok.vocab_size, n_ctx_source=10, n_ctx_target=OUT_LEN, d_model=16, n_encoder_layers=1,
+        n_decoder_layers=1, n_heads=2))
+    with torch.no_grad():
+        seq2seq.decoder[0].cross_attn.query.weight.mul_(40.0)
+    return seq2seq, date_batch, written
+
+
+def test_cross_attention(date_model):
+    seq2seq, date_batch, written = date_model
+
+    def cross_maps(which, n_out):
+        source, decoder_in, _ = date_batch([which])
+        with torch.no_grad():
+            seq2seq(source, decoder_in[:, :n_out], keep_weights=True)
+        return seq2seq.cross_attention_weights()[0][0]  # (2 heads, n_out, 10)
+
+    def strongest_inputs(which):  # the worked solution, as a function of the date
+        source, decoder_in, _ = date_batch([which])
+        out_chars = list(written(which)) + ["<end>"]
+        with torch.no_grad():
+            seq2seq(source, decoder_in[:, :len(out_chars)], keep_weights=True)
+        heads = seq2seq.cross_attention_weights()[0][0]  # (2 heads, n_out, 10)
+        return heads.mean(dim=0).argmax(dim=-1).tolist()  # (n_out,)
+
+    context = dict(model=seq2seq, batch=date_batch)
+    assert "6 dates" in passes("ex-07-cross-attention", strongest_inputs, **context).message
+    passes("ex-07-cross-attention", lambda d: torch.tensor(strongest_inputs(d)), **context)  # a tensor is fine
+
+    def n_out(which):
+        return len(written(which)) + 1
+
+    def one_head(which):
+        return cross_maps(which, n_out(which))[0].argmax(dim=-1).tolist()
+
+    def strongest_head(which):
+        return cross_maps(which, n_out(which)).max(dim=0).values.argmax(dim=-1).tolist()
+
+    def no_end_token(which):
+        return cross_maps(which, n_out(which) - 1).mean(dim=0).argmax(dim=-1).tolist()
+
+    def with_padding(which):
+        return cross_maps(which, 18).mean(dim=0).argmax(dim=-1).tolist()
+
+    def along_outputs(which):
+        return cross_maps(which, n_out(which)).mean(dim=0).argmax(dim=0).tolist()
+
+    def without_running(which):  # reads the weights without running the model on the date
+        return seq2seq.cross_attention_weights()[0][0].mean(dim=0).argmax(dim=-1).tolist()
+
+    def fixed_date(which):  # ignores its argument: always the chapter's date
+        fixed = checks_date(1962, 10, 23)
+        return cross_maps(fixed, n_out(fixed)).mean(dim=0).argmax(dim=-1).tolist()
+
+    def characters(which):
+        return [which.isoformat()[p] for p in strongest_inputs(which)]
+
+    fails_with("ex-07-cross-attention", one_head, "single head", **context)
+    fails_with("ex-07-cross-attention", strongest_head, "average over the heads", **context)
+    fails_with("ex-07-cross-attention", no_end_token, "end token is missing", **context)
+    fails_with("ex-07-cross-attention", with_padding, "padding", **context)
+    fails_with("ex-07-cross-attention", along_outputs, "last dimension", **context)
+    fails_with("ex-07-cross-attention", without_running, "keep_weights=True", **context)
+    fails_with("ex-07-cross-attention", fixed_date, "the date it is given", **context)
+    fails_with("ex-07-cross-attention", characters, "returned characters", **context)
+    fails_with("ex-07-cross-attention", strongest_inputs(checks_date(2000, 1, 1)), "function of the date", **context)
+    fails_with("ex-07-cross-attention", strongest_inputs, "pass the model")
+    fails_with("ex-07-cross-attention", strongest_inputs, "EncoderDecoder", model=date_batch, batch=seq2seq)
+
+
+def checks_date(year, month, day):
+    from datetime import date
+
+    return date(year, month, day)
+
+
+# -- chapter 8 ------------------------------------------------------------------------------------------------
+
+def test_refit():
+    from llmbook.scaling import fit_power_law
+
+    def predict_largest(n, loss, fit_offset):  # the worked solution, as a function
+        return fit_power_law(n[:-1], loss[:-1], fit_offset=fit_offset).predict(n[-1])
+
+    passes("ex-08-refit", predict_largest)
+
+    def by_hand(n, loss, fit_offset):  # the chapter's fit by hand (a grid of 2000 offsets), five smaller models
+        sizes, losses = n[:-1], loss[:-1]
+
+        def fit_for_offset(c):
+            slope, intercept = np.polyfit(np.log(sizes), np.log(losses - c), 1)
+            a, alpha = np.exp(intercept), -slope
+            return a, alpha, np.sum((a * sizes ** -alpha + c - losses) ** 2)
+
+        offsets = np.linspace(0, losses.min() - 1e-3, 2000) if fit_offset else [0.0]
+        best_c = min(offsets, key=lambda c: fit_for_offset(c)[2])
+        a, alpha, _ = fit_for_offset(best_c)
+        return a * n[-1] ** -alpha + best_c
+
+    passes("ex-08-refit", by_hand)
+
+    def fit_of(sizes, losses, offset):
+        return fit_power_law(sizes, losses, fit_offset=offset)
+
+    fails_with("ex-08-refit", lambda n, loss, offset: fit_of(n, loss, offset).predict(n[-1]),
+               "includes the largest model")
+    fails_with("ex-08-refit", lambda n, loss, offset: predict_largest(n, loss, True), "other kind of fit")
+    fails_with("ex-08-refit", lambda n, loss, offset: fit_of(n[1:], loss[1:], offset).predict(n[-1]),
+               "left out the smallest")
+    fails_with("ex-08-refit", lambda n, loss, offset: fit_of(n[:-1], loss[:-1], offset).predict(n[-2]),
+               "largest model's N")
+    fails_with("ex-08-refit", lambda n, loss, offset: predict_largest(n, loss, offset) - loss[-1], "error")
+    fails_with("ex-08-refit", lambda n, loss, offset: loss[-1], "measured loss")
+    fails_with("ex-08-refit", lambda n, loss, offset: fit_of(n[:-1], loss[:-1], offset), "returns the fit")
+    fails_with("ex-08-refit", lambda n, loss, offset: predict_largest(n, loss, offset) + 0.05, "nats away")
+    fails_with("ex-08-refit", 1.9, "a function")
 
 
 # -- chapter 9 ------------------------------------------------------------------------------------------------
