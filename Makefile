@@ -132,13 +132,12 @@ student-check: $(STAMP)
 # file; pip never changes .venv from there. The book's pins are untouched.
 GRADER_VENV ?= .venv-grader
 GRADER_STAMP := $(GRADER_VENV)/.installed
-OTTER_PIN := otter-grader==7.0.0
-$(GRADER_STAMP): $(STAMP)
+$(GRADER_STAMP): $(STAMP) deploy/requirements-grader.txt
 	@test -x $(GRADER_VENV)/bin/python || $(BIN)/python -m venv $(GRADER_VENV)
 	@book=$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
 	  own=$$($(GRADER_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
 	  echo "import site; site.addsitedir('$$book')" > "$$own/zz_book_env.pth"
-	$(GRADER_VENV)/bin/python -m pip install --quiet "$(OTTER_PIN)"
+	$(GRADER_VENV)/bin/python -m pip install --quiet --no-deps -r deploy/requirements-grader.txt
 	@touch $(GRADER_STAMP)
 
 grader-env: $(GRADER_STAMP)
@@ -152,13 +151,12 @@ autograde-check: $(GRADER_STAMP)
 # Python configurable-http-proxy, so no Node.js is needed; the book's packages are seen through a .pth file.
 HUB_VENV ?= .venv-hub
 HUB_STAMP := $(HUB_VENV)/.installed
-HUB_PINS := jupyterhub==6.1.1 nbgitpuller==1.3.0 configurable-http-proxy==0.4.0
-$(HUB_STAMP): $(STAMP)
+$(HUB_STAMP): $(STAMP) deploy/requirements-hub.txt
 	@test -x $(HUB_VENV)/bin/python || $(BIN)/python -m venv $(HUB_VENV)
 	@book=$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
 	  own=$$($(HUB_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
 	  echo "import site; site.addsitedir('$$book')" > "$$own/zz_book_env.pth"
-	$(HUB_VENV)/bin/python -m pip install --quiet $(HUB_PINS)
+	$(HUB_VENV)/bin/python -m pip install --quiet --no-deps -r deploy/requirements-hub.txt
 	@touch $(HUB_STAMP)
 
 hub-env: $(HUB_STAMP)
