@@ -77,3 +77,10 @@ def test_navigation_toggles_get_an_accessible_name():
     fixed = book_site.fix_navigation(html)
     assert '<span class="visually-hidden">Show or hide the pages of this section</span>' in fixed
     assert book_site.fix_navigation("<p>no toggle</p>") == "<p>no toggle</p>"
+
+
+def test_images_load_lazily_unless_the_page_says_otherwise():
+    html = '<p><img alt="a plot" src="x.png" /><img loading="eager" alt="logo" src="l.png" /></p>'
+    fixed = book_site.fix_html(html)
+    assert '<img loading="lazy" alt="a plot"' in fixed
+    assert '<img loading="eager" alt="logo"' in fixed and fixed.count("loading=") == 2
