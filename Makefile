@@ -18,7 +18,7 @@ export HF_DATASETS_OFFLINE := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export JUPYTER_PLATFORM_DIRS := 1
 
-.PHONY: help env book test lint unit install-check nbval build-strict links site-check execute student student-check grader-env autograde-check hub-env hub-smoke lab clean benchmarks speed checkpoints
+.PHONY: help env book test lint unit install-check nbval build-strict links site-check execute student student-check grader-env assignments autograde-check hub-env hub-smoke lab clean benchmarks speed checkpoints
 
 help:
 	@echo "make book        set up .venv if needed and build the site into _build/html"
@@ -27,7 +27,8 @@ help:
 	@echo "make student     write student versions of the notebooks (solutions removed) to _build/student"
 	@echo "make student-check  write the student versions and run each one top to bottom (part of make test)"
 	@echo "make grader-env  create .venv-grader: otter-grader in its own environment, beside the book's"
-	@echo "make autograde-check  otter-grade two chapters: solutions full marks, student zero, one wrong (make test)"
+	@echo "make assignments export every chapter to otter-grader: student notebook + autograder in _build/otter"
+	@echo "make autograde-check  otter-grade every chapter: solutions full marks, student zero, one wrong (make test)"
 	@echo "make hub-smoke   JupyterHub on 127.0.0.1: log in, nbgitpuller a chapter, run it via the kernel API (make test)"
 	@echo "make benchmarks  run the scripts in benchmarks/ (slow; not part of make test)"
 	@echo "make speed       time every notebook idle and with one core busy, and its peak memory (NOTEBOOKS=...)"
@@ -142,10 +143,14 @@ $(GRADER_STAMP): $(STAMP) deploy/requirements-grader.txt
 
 grader-env: $(GRADER_STAMP)
 
-# Two chapters exported to otter and graded locally (no Docker): worked solutions full marks, the student notebook
-# zero, one wrong answer loses exactly that question's point (scripts/autograde_check.py).
+# Every chapter exported to otter (Otter Assign): _build/otter/<chapter>/dist/{student,autograder}.
+assignments: $(GRADER_STAMP)
+	$(GRADER_VENV)/bin/python scripts/autograde_check.py --assign-only
+
+# Every chapter exported to otter and graded locally (no Docker), two gradings at a time: worked solutions full
+# marks, the student notebook zero, one wrong answer loses exactly that question's point (scripts/autograde_check.py).
 autograde-check: $(GRADER_STAMP)
-	$(GRADER_VENV)/bin/python scripts/autograde_check.py
+	$(GRADER_VENV)/bin/python scripts/autograde_check.py --jobs 2
 
 # A class hub in miniature, in its own environment (JupyterHub and nbgitpuller are not book dependencies): the
 # Python configurable-http-proxy, so no Node.js is needed; the book's packages are seen through a .pth file.

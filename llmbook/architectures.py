@@ -37,7 +37,7 @@ from llmbook.transformer import (
     causal_mask,
     scaled_dot_product_attention,
 )
-from llmbook.utils import check_int, check_positive, check_probability
+from llmbook.utils import check_int, check_positive, check_probability, check_token_batch
 
 __all__ = [
     "ARCHITECTURES",
@@ -63,17 +63,6 @@ ARCHITECTURES = ("encoder", "decoder", "encoder-decoder")
 
 #: Target value that ``torch.nn.functional.cross_entropy`` ignores: positions that carry no loss.
 IGNORE_INDEX = -100
-
-
-def _check_ids(name: str, ids, dims: int = 2) -> torch.Tensor:
-    if not isinstance(ids, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of token ids, got {type(ids).__name__}")
-    if ids.dim() != dims:
-        expected = "(batch, time)" if dims == 2 else f"{dims} dimensions"
-        raise ValueError(f"{name} must have shape {expected}, got {tuple(ids.shape)}")
-    if ids.dtype not in (torch.int64, torch.int32):
-        raise TypeError(f"{name} must hold integer token ids, got dtype {ids.dtype}")
-    return ids
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -271,11 +260,7 @@ class EncoderDecoder(nn.Module):
         self.apply(GPT._init_weights)
 
     def _check(self, name: str, ids: torch.Tensor, n_ctx: int) -> None:
-        _check_ids(name, ids)
-        if ids.shape[1] > n_ctx:
-            raise ValueError(f"{name} has length {ids.shape[1]}, more than the context size {n_ctx}")
-        if ids.numel() and (ids.min() < 0 or ids.max() >= self.config.vocab_size):
-            raise ValueError(f"{name} must lie in [0, {self.config.vocab_size})")
+        check_token_batch(name, ids, self.config.vocab_size, max_length=n_ctx)
 
     def encode(self, source_ids: torch.Tensor) -> torch.Tensor:
         """The encoder's output (B, S, d_model) for source ids (B, S): every position sees the whole source."""

@@ -28,7 +28,7 @@ from torch import nn
 
 from llmbook.generation import next_token_probabilities
 from llmbook.transformer import GPT, scaled_dot_product_attention
-from llmbook.utils import check_int, check_positive, check_probability
+from llmbook.utils import check_int, check_positive, check_probability, check_token_batch
 
 __all__ = [
     "KVCache",
@@ -87,20 +87,6 @@ def _as_prompt(name: str, ids) -> torch.Tensor:
     return ids.long()
 
 
-def _check_ids(token_ids, vocab_size: int) -> torch.Tensor:
-    if not isinstance(token_ids, torch.Tensor) or token_ids.dim() != 2:
-        raise ValueError("token_ids must be a (batch, time) tensor of ints, "
-                         f"got shape {tuple(getattr(token_ids, 'shape', ()))}")
-    if token_ids.dtype not in (torch.int64, torch.int32):
-        raise TypeError(f"token_ids must hold integers, got dtype {token_ids.dtype}")
-    if token_ids.shape[1] < 1:
-        raise ValueError("token_ids must hold at least one position")
-    if token_ids.min() < 0 or token_ids.max() >= vocab_size:
-        raise ValueError(f"token ids must lie in [0, {vocab_size}), "
-                         f"got values from {int(token_ids.min())} to {int(token_ids.max())}")
-    return token_ids
-
-
 @torch.no_grad()
 def forward_with_cache(model: GPT, token_ids: torch.Tensor,
                        cache: KVCache | None = None) -> tuple[torch.Tensor, KVCache]:
@@ -115,7 +101,7 @@ def forward_with_cache(model: GPT, token_ids: torch.Tensor,
     """
     model = _check_gpt(model)
     c = model.config
-    token_ids = _check_ids(token_ids, c.vocab_size)
+    token_ids = check_token_batch("token_ids", token_ids, c.vocab_size, min_length=1)
     if cache is None:
         cache = KVCache()
     if not isinstance(cache, KVCache):

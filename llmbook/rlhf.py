@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from llmbook.generation import generate
-from llmbook.utils import check_int, check_positive, check_probability
+from llmbook.utils import check_int, check_positive, check_probability, check_token_batch
 
 __all__ = [
     "TOPICS", "POSITIVE", "NEGATIVE", "TONES", "START", "END", "WordTokenizer", "world_tokenizer",
@@ -367,14 +367,6 @@ def reward_model_from(model: nn.Module) -> nn.Module:
     return reward_model
 
 
-def _check_ids(name: str, ids) -> torch.Tensor:
-    if not isinstance(ids, torch.Tensor) or ids.dim() != 2:
-        raise ValueError(f"{name} must be a (batch, time) tensor of token ids, got {tuple(getattr(ids, 'shape', ()))}")
-    if ids.dtype not in (torch.int64, torch.int32):
-        raise TypeError(f"{name} must hold integer token ids, got dtype {ids.dtype}")
-    return ids
-
-
 def _check_prompt_length(prompt_length: int, ids: torch.Tensor) -> int:
     check_int("prompt_length", prompt_length, minimum=1)
     if prompt_length >= ids.shape[1]:
@@ -387,7 +379,7 @@ def response_mask(ids: torch.Tensor, prompt_length: int, end_id: int) -> torch.T
 
     An answer without an end mark counts in full. Tokens after the end mark are padding.
     """
-    ids = _check_ids("ids", ids)
+    ids = check_token_batch("ids", ids)
     prompt_length = _check_prompt_length(prompt_length, ids)
     check_int("end_id", end_id, minimum=0)
     answer = ids[:, prompt_length:]
@@ -402,7 +394,7 @@ def sequence_rewards(reward_model: nn.Module, ids: torch.Tensor, mask: torch.Ten
     answer is the last T_answer positions of ``ids``. The model is causal, so padding after an answer's last
     token does not change its reward.
     """
-    ids = _check_ids("ids", ids)
+    ids = check_token_batch("ids", ids)
     if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or mask.dim() != 2 \
             or mask.shape[0] != ids.shape[0] or mask.shape[1] >= ids.shape[1]:
         raise ValueError(f"mask must be a (batch, answer length) boolean tensor shorter than ids {tuple(ids.shape)}")
@@ -420,7 +412,7 @@ def response_logits(model: nn.Module, ids: torch.Tensor, prompt_length: int) -> 
 
     Row t predicts answer token t, i.e. ``ids[:, prompt_length + t]``, from everything before it.
     """
-    ids = _check_ids("ids", ids)
+    ids = check_token_batch("ids", ids)
     prompt_length = _check_prompt_length(prompt_length, ids)
     logits, _ = model(ids[:, :-1])
     return logits[:, prompt_length - 1:]
@@ -429,7 +421,7 @@ def response_logits(model: nn.Module, ids: torch.Tensor, prompt_length: int) -> 
 def token_log_probs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     """log P(token) at every position: logits (B, T, V) and tokens (B, T) -> (B, T)."""
     logits = _check_tensor("logits", logits, dim=3)
-    tokens = _check_ids("tokens", tokens)
+    tokens = check_token_batch("tokens", tokens)
     if tokens.shape != logits.shape[:2]:
         raise ValueError(f"tokens must have shape {tuple(logits.shape[:2])}, got {tuple(tokens.shape)}")
     return torch.log_softmax(logits, dim=-1).gather(-1, tokens[..., None])[..., 0]

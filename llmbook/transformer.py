@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from llmbook.utils import check_int, check_probability
+from llmbook.utils import check_int, check_probability, check_token_batch
 
 __all__ = ["POSITIONAL_KINDS", "ATTENTION_KINDS", "causal_mask", "scaled_dot_product_attention",
            "sinusoidal_positions", "MultiHeadAttention", "FeedForward", "TransformerBlock", "GPTConfig", "GPT",
@@ -255,17 +255,8 @@ class GPT(nn.Module):
     def forward(self, token_ids: torch.Tensor, targets: torch.Tensor | None = None,
                 keep_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Return ``(logits, loss)``: logits (B, T, vocab); loss is the mean cross-entropy if targets are given."""
-        if not isinstance(token_ids, torch.Tensor) or token_ids.dim() != 2:
-            shape = tuple(getattr(token_ids, "shape", ()))
-            raise ValueError(f"token_ids must be a (batch, time) tensor of ints, got shape {shape}")
-        if token_ids.dtype not in (torch.int64, torch.int32):
-            raise TypeError(f"token_ids must hold integers, got dtype {token_ids.dtype}")
+        check_token_batch("token_ids", token_ids, self.config.vocab_size, max_length=self.config.n_ctx)
         batch, time = token_ids.shape
-        if time > self.config.n_ctx:
-            raise ValueError(f"sequence length {time} exceeds the context size n_ctx={self.config.n_ctx}")
-        if token_ids.numel() and (token_ids.min() < 0 or token_ids.max() >= self.config.vocab_size):
-            raise ValueError(f"token ids must lie in [0, {self.config.vocab_size}), "
-                             f"got values from {int(token_ids.min())} to {int(token_ids.max())}")
         x = self.token_embedding(token_ids)  # (B, T, C)
         if self.position_embedding is not None:
             x = x + self.position_embedding(torch.arange(time, device=token_ids.device))

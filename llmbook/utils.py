@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 
 __all__ = ["DEFAULT_THREADS", "set_seed", "setup", "count_parameters", "check_int", "check_positive",
-           "check_probability", "check_shape", "check_token_ids", "read_csv_table", "parse_count"]
+           "check_probability", "check_shape", "check_token_ids", "check_token_batch", "read_csv_table", "parse_count"]
 
 #: The book's thread policy: one CPU thread for PyTorch and for NumPy's BLAS, everywhere. The models in the
 #: book are small, so a second thread saves little when the machine is idle, and when another process keeps one
@@ -143,6 +143,34 @@ def check_token_ids(name: str, ids, min_length: int = 1):
     if len(ids) < min_length:
         raise ValueError(f"{name} must hold at least {min_length} token id(s), got {len(ids)}")
     return ids.long()
+
+
+def check_token_batch(name: str, ids, vocab_size: int | None = None, max_length: int | None = None,
+                      min_length: int = 0):
+    """Return ``ids`` after checking that it is a (batch, time) tensor of token ids that a model can read.
+
+    Raises TypeError if ``ids`` is not a ``torch.Tensor`` or does not hold integers (int64 or int32), and
+    ValueError if it is not two-dimensional, has fewer than ``min_length`` positions, more than ``max_length``
+    (a context size), or an id outside ``[0, vocab_size)``. ``None`` skips the length or range check. Used by
+    every model that reads token ids in batches (chapters 5 to 11); :func:`check_token_ids` is its 1-D sibling.
+    """
+    import torch
+
+    if not isinstance(ids, torch.Tensor):
+        raise TypeError(f"{name} must be a (batch, time) torch.Tensor of token ids, got {type(ids).__name__}")
+    if ids.dim() != 2:
+        raise ValueError(f"{name} must be a (batch, time) tensor of token ids, got shape {tuple(ids.shape)}")
+    if ids.dtype not in (torch.int64, torch.int32):
+        raise TypeError(f"{name} must hold integers (token ids), got dtype {ids.dtype}")
+    length = ids.shape[1]
+    if length < min_length:
+        raise ValueError(f"{name} must hold at least {min_length} position(s), got {length}")
+    if max_length is not None and length > max_length:
+        raise ValueError(f"{name} has length {length}, which exceeds the context size {max_length}")
+    if vocab_size is not None and ids.numel() and (ids.min() < 0 or ids.max() >= vocab_size):
+        raise ValueError(f"token ids must lie in [0, {vocab_size}), got values from {int(ids.min())} to "
+                         f"{int(ids.max())} in {name}")
+    return ids
 
 
 def read_csv_table(path, columns: Sequence[str], optional: Sequence[str] = (), what: str = "table") -> list:

@@ -1,19 +1,23 @@
 """Autograding end to end with otter-grader, without Docker (``make autograde-check``; needs ``make grader-env``).
 
-For each chapter in ``export_otter.OTTER_CHAPTERS``:
+For every chapter with a graded coding exercise (``export_otter.graded_chapters()``, all eleven):
 
 1. export the chapter to an Otter Assign master notebook (``scripts/export_otter.py``);
 2. ``otter assign`` it into ``_build/otter/<chapter>/dist`` (student notebook + autograder zip);
 3. grade three submissions with otter's Python API (``otter.api.grade_submission``, one local kernel, no
    Docker, no network): the notebook with the worked solutions must score full marks, the untouched student
-   notebook zero, and the worked solutions with one answer made wrong exactly the points of the other questions.
+   notebook zero, and the worked solutions with one answer made wrong (``WRONG_ANSWERS``) exactly the points of
+   the other questions, that one scoring zero.
 
+The gradings run ``--jobs`` at a time (default 2, the cores the book assumes; each kernel uses one thread, as
+the Makefile sets). ``--assign-only`` stops after step 2 (``make assignments``: the folders a teacher hands out).
 Run it with the grader environment's Python: ``.venv-grader/bin/python scripts/autograde_check.py``.
 Exit status 1 if any expectation fails.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib.util
 import io
@@ -22,17 +26,41 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "_build" / "otter"
 
-# One plausible wrong answer per graded exercise, appended to its solution cell in the "one wrong answer" run.
+# One plausible wrong answer per graded exercise, appended to its first solution cell in the "one wrong answer"
+# run; each redefines the name that the question's check receives.
 WRONG_ANSWERS = {
+    "ex-01-bert-large": "by_hand = by_hand - (d**2 + d)  # forgot the pooler",
     "ex-02-without-gpt3": "doubling_without = lambda event: fit.doubling_months  # leaves nothing out",
     "ex-02-extrapolate": "target_year = target_year + 5",
+    "ex-03-one-shot": ("nearest_kind = lambda noun: min(  # the least similar prototype\n"
+                       "    prototypes, key=lambda k: vectors.similarity(noun, prototypes[k]))"),
+    "ex-04-3cosmul": ("_right = analogy_by_sums\n"
+                      "analogy_by_sums = lambda vectors, vocab, a, b, c: (  # a and b swapped\n"
+                      "    _right(vectors, vocab, b, a, c))"),
     "ex-05-rope": ("rope_attention = lambda queries, keys, values, mask=None, offset=0: "
                    "scaled_dot_product_attention(queries, keys, values, mask)  # no rotation"),
+    "ex-06-bigram-generator": ("_right = bigram_generate\n"
+                               "bigram_generate = lambda prompt, n_chars, generator: "
+                               "_right(prompt, n_chars - 1, generator)  # one character short"),
+    "ex-07-cross-attention": ("_right = strongest_inputs\n"
+                              "strongest_inputs = lambda day: _right(day)[:-1]  # the end token left out"),
+    "ex-08-refit": ("predict_largest = lambda n, loss, fit_offset: float(  # fitted to all six models\n"
+                    "    fit_power_law(n, loss, fit_offset=fit_offset).predict(n[-1]))"),
+    "ex-09-lora-rank": ("lora_count = lambda rank, n_blocks=2: "
+                        "sum(rank * (d_in + d_out) for d_in, d_out in SHAPES)  # one block only"),
+    "ex-10-clip": ("_right = clipped\n"
+                   "clipped = lambda log_ratio, advantage: "
+                   "(_right(log_ratio, advantage)[0], advantage)  # derivative by the ratio"),
+    "ex-11-groups": ("quantise_groups = lambda weight, bits, group: "
+                     "dequantise(*quantise_per_channel(weight, bits))  # whole rows, no groups"),
 }
+KINDS = ("worked solutions", "student notebook", "one wrong answer")
 
 
 def _load(name: str):
@@ -59,56 +87,81 @@ def make_wrong(solution_nb: Path, label: str, target: Path) -> None:
     target.write_text(json.dumps(nb, indent=1), encoding="utf-8")
 
 
-def grade(notebook: Path, autograder: Path) -> tuple[float, float, dict]:
-    from otter.api import grade_submission
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        result = grade_submission(str(notebook), str(autograder), quiet=True)
-    return (float(result.total), float(result.possible),
-            {name: float(r.score) for name, r in result.results.items()})
-
-
-def check_chapter(stem: str, out: Path) -> list[str]:
+def assign(stem: str, out: Path = OUT) -> dict:
+    """Export and ``otter assign`` one chapter; return the paths of its three submissions and its autograder."""
     export = _load("export_otter")
     work = out / stem
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     nb = json.loads((ROOT / "notebooks" / f"{stem}.ipynb").read_text(encoding="utf-8"))
     master, graded = export.master_notebook(nb, f"{stem}.ipynb")
+    missing = [label for label in graded if label not in WRONG_ANSWERS]
+    if missing:
+        raise ValueError(f"{stem}: no wrong answer in WRONG_ANSWERS for {', '.join(missing)}")
     (work / f"{stem}.ipynb").write_text(json.dumps(master, indent=1, ensure_ascii=False), encoding="utf-8")
     otter = Path(sys.executable).with_name("otter")
     subprocess.run([str(otter), "assign", "--no-run-tests", "--no-pdfs", f"{stem}.ipynb", "dist"], cwd=work,
                    check=True, stdout=subprocess.DEVNULL)
-    autograder = next((work / "dist" / "autograder").glob("*.zip"))
     solution = work / "dist" / "autograder" / f"{stem}.ipynb"
-    student = work / "dist" / "student" / f"{stem}.ipynb"
-    wrong_label = next(label for label in graded if label in WRONG_ANSWERS)
+    wrong_label = graded[0]
     wrong = work / f"{stem}_one_wrong.ipynb"
     make_wrong(solution, wrong_label, wrong)
+    return {"stem": stem, "graded": graded, "wrong_label": wrong_label,
+            "autograder": str(next((work / "dist" / "autograder").glob("*.zip"))),
+            "worked solutions": str(solution), "student notebook": str(work / "dist" / "student" / f"{stem}.ipynb"),
+            "one wrong answer": str(wrong)}
+
+
+def grade(notebook: str, autograder: str) -> tuple[float, float, dict, float]:
+    """(total, possible, score per question, seconds) of one submission, graded by otter on this machine."""
+    from otter.api import grade_submission
+
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        result = grade_submission(notebook, autograder, quiet=True)
+    return (float(result.total), float(result.possible),
+            {name: float(r.score) for name, r in result.results.items()}, time.perf_counter() - start)
+
+
+def judge(chapter: dict, kind: str, total: float, possible: float, scores: dict) -> str:
+    """"" if the grade is the expected one, else what is wrong."""
+    n = len(chapter["graded"])
+    expected = {"worked solutions": float(n), "student notebook": 0.0, "one wrong answer": n - 1.0}[kind]
+    ok = abs(total - expected) < 1e-9 and possible == n
+    if kind == "one wrong answer":
+        ok = ok and scores.get(chapter["wrong_label"].replace("-", "_")) == 0.0
+    return "" if ok else f"{chapter['stem']}, {kind}: scored {total:g}/{possible:g}, expected {expected:g}/{n}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("chapters", nargs="*", help="chapter stems, e.g. 02_history (default: all graded)")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--assign-only", action="store_true", help="export and otter assign, do not grade")
+    args = parser.parse_args(argv)
+    stems = args.chapters or list(_load("export_otter").graded_chapters())
+    start = time.perf_counter()
+    chapters = [assign(stem) for stem in stems]
+    for chapter in chapters:
+        print(f"assigned {chapter['stem']:34s} {len(chapter['graded'])} question(s): "
+              f"{', '.join(chapter['graded'])}", flush=True)
+    if args.assign_only:
+        print(f"assignments: {len(chapters)} chapters in {OUT.relative_to(ROOT)}/<chapter>/dist "
+              f"({time.perf_counter() - start:.0f} s)")
+        return 0
     problems = []
-    for kind, path in (("worked solutions", solution), ("student notebook", student), ("one wrong answer", wrong)):
-        start = time.perf_counter()
-        total, possible, scores = grade(path, autograder)
-        expected = {"worked solutions": possible, "student notebook": 0.0,
-                    "one wrong answer": possible - 1.0}[kind]
-        ok = abs(total - expected) < 1e-9 and possible == len(graded)
-        if kind == "one wrong answer":
-            ok = ok and scores.get(wrong_label.replace("-", "_")) == 0.0
-        print(f"{'ok' if ok else 'FAILED':6s} {stem:22s} {kind:17s} {total:g}/{possible:g} {scores} "
-              f"({time.perf_counter() - start:.0f} s)", flush=True)
-        if not ok:
-            problems.append(f"{stem}, {kind}: scored {total:g}/{possible:g}, expected {expected:g}")
-    return problems
-
-
-def main() -> int:
-    export = _load("export_otter")
-    out = ROOT / "_build" / "otter"
-    start, problems = time.perf_counter(), []
-    for stem in export.OTTER_CHAPTERS:
-        problems += check_chapter(stem, out)
-    print(f"autograde-check: {len(export.OTTER_CHAPTERS)} chapters in {time.perf_counter() - start:.0f} s; "
-          f"{len(problems)} problem(s)")
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        jobs = {(c["stem"], kind): pool.submit(grade, c[kind], c["autograder"]) for c in chapters for kind in KINDS}
+        for chapter in chapters:
+            for kind in KINDS:
+                total, possible, scores, seconds = jobs[chapter["stem"], kind].result()
+                problem = judge(chapter, kind, total, possible, scores)
+                print(f"{'FAILED' if problem else 'ok':6s} {chapter['stem']:34s} {kind:17s} {total:g}/{possible:g} "
+                      f"{scores} ({seconds:.0f} s)", flush=True)
+                if problem:
+                    problems.append(problem)
+    print(f"autograde-check: {len(chapters)} chapters, {len(chapters) * len(KINDS)} gradings in "
+          f"{time.perf_counter() - start:.0f} s; {len(problems)} problem(s)")
     for problem in problems:
         print(f"ERROR {problem}", file=sys.stderr)
     return 1 if problems else 0

@@ -7,7 +7,8 @@ exercise that has a self-check in ``llmbook.checks`` turned into an otter questi
 between ``# BEGIN SOLUTION`` markers, and a test that calls the check), and the other exercises' solutions
 removed exactly as in the student version (``scripts/make_student_version.py``). ``otter assign`` then writes the
 student notebook (solutions replaced by ``...``) and the autograder from it; ``scripts/autograde_check.py``
-(``make autograde-check``) does that and grades three notebooks. Each question is worth one point.
+(``make autograde-check``, for every chapter of ``graded_chapters()``) does that and grades three notebooks;
+``make assignments`` only exports and assigns. Each question is worth one point.
 
 This script needs only the book's environment; otter itself runs in ``.venv-grader`` (``make grader-env``).
 """
@@ -21,8 +22,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# The chapters exported by `make autograde-check`: short to run, and chapter 2 has two graded questions.
-OTTER_CHAPTERS = ("02_history", "05_inside_an_llm")
 
 
 def _student_module():
@@ -91,6 +90,19 @@ def master_notebook(nb: dict, name: str, calls: dict[str, str] | None = None) ->
     for number, cell in enumerate(cells):
         cell.setdefault("id", f"otter-{number}")  # nbformat 4.5 wants an id on every cell
     return {**nb, "metadata": metadata, "cells": cells}, graded
+
+
+def graded_chapters(notebooks: Path = ROOT / "notebooks", calls: dict[str, str] | None = None) -> list[str]:
+    """The stems of the chapters with at least one graded exercise (one with a check call), in order."""
+    student = _student_module()
+    if calls is None:
+        from llmbook.checks import CHECK_CALLS as calls
+    stems = []
+    for path in sorted(notebooks.glob("*.ipynb")):
+        found = student.exercises(json.loads(path.read_text(encoding="utf-8")), path.name)
+        if any(exercise.label in calls and exercise.code for exercise in found):
+            stems.append(path.stem)
+    return stems
 
 
 def main(source: str, target: str) -> int:

@@ -231,3 +231,58 @@ def test_hub_smoke_follows_the_launch_button_link_format():
     assert link.startswith("http://127.0.0.1:8000/hub/user-redirect/git-pull?")
     assert "repo=%2Ftmp%2Fcourse%2Fbook" in link and "branch=main" in link
     assert "urlpath=lab%2Ftree%2Fbook%2Fnotebooks%2F02_history.ipynb" in link
+
+
+def _assigned_names(source: str) -> set[str]:
+    """Names a cell binds at its top level: functions, classes, assignments and imports."""
+    import ast
+
+    names = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    return names
+
+
+def _answer_name(call: str) -> str:
+    """The answer a check call grades: ``check("ex-05-rope", rope_attention)  # ...`` -> ``rope_attention``."""
+    match = re.match(r'check\("ex-[^"]+",\s*([A-Za-z_][A-Za-z0-9_]*)', call)
+    assert match, call
+    return match.group(1)
+
+
+def test_every_checked_exercise_is_graded_and_its_solution_defines_the_answer():
+    """Each self-checked exercise becomes an otter question whose worked solution binds the name that the test
+    passes to the check, and the autograde check has a wrong answer for it that rebinds that name."""
+    from llmbook.checks import CHECK_CALLS
+
+    export, autograde, student = (load_script(n) for n in ("export_otter", "autograde_check",
+                                                             "make_student_version"))
+    notebooks = SCRIPTS.parent / "notebooks"
+    stems = export.graded_chapters()
+    graded = {}
+    for stem in stems:
+        nb = json.loads((notebooks / f"{stem}.ipynb").read_text(encoding="utf-8"))
+        for exercise in student.exercises(nb, stem):
+            if exercise.label in CHECK_CALLS and exercise.code:
+                graded[exercise.label] = "\n".join(
+                    c["source"] if isinstance(c["source"], str) else "".join(c["source"]) for c in exercise.code)
+    assert sorted(graded) == sorted(CHECK_CALLS), "a self-checked exercise has no worked solution code"
+    assert len(stems) == len(list(notebooks.glob("*.ipynb")))  # every chapter has a graded exercise
+    for label, solution in graded.items():
+        name = _answer_name(CHECK_CALLS[label])
+        assert name in _assigned_names(solution), f"{label}: the worked solution does not define {name}"
+        assert name in _assigned_names(autograde.WRONG_ANSWERS[label]), f"{label}: the wrong answer keeps {name}"
+    assert set(autograde.WRONG_ANSWERS) == set(CHECK_CALLS)
+
+
+def test_answer_name_finder_rejects_a_solution_that_only_prints():
+    """The test above can fail: a solution that computes in a loop without binding the answer is caught."""
+    solution = "for offset in (True, False):\n    print(fit_power_law(n, loss, fit_offset=offset))"
+    assert "predict_largest" not in _assigned_names(solution)
+    assert {"f", "x", "np"} <= _assigned_names("import numpy as np\nx = 1\ndef f():\n    pass")

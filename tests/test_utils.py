@@ -97,3 +97,26 @@ def test_read_csv_table_and_parse_count(tmp_path):
     for bad in ("1e9", "0", "175B", "-3", "012"):
         with pytest.raises(ValueError, match="line 4: params must be a positive integer"):
             parse_count(bad, "line 4: ")
+
+
+def test_check_token_batch_names_each_problem():
+    from llmbook.utils import check_token_batch
+
+    ids = torch.tensor([[1, 2, 3], [0, 4, 2]])
+    assert check_token_batch("ids", ids, vocab_size=5, max_length=3, min_length=1) is ids
+    with pytest.raises(TypeError, match=r"ids must be a \(batch, time\) torch.Tensor of token ids, got list"):
+        check_token_batch("ids", [[1, 2]])
+    with pytest.raises(ValueError, match=r"\(batch, time\) tensor of token ids, got shape \(3,\)"):
+        check_token_batch("ids", torch.tensor([1, 2, 3]))
+    with pytest.raises(TypeError, match="ids must hold integers"):
+        check_token_batch("ids", ids.float())
+    with pytest.raises(TypeError, match="integers"):
+        check_token_batch("ids", ids.bool())
+    with pytest.raises(ValueError, match="at least 1 position"):
+        check_token_batch("ids", torch.zeros(2, 0, dtype=torch.long), min_length=1)
+    with pytest.raises(ValueError, match="length 3, which exceeds the context size 2"):
+        check_token_batch("ids", ids, max_length=2)
+    with pytest.raises(ValueError, match=r"must lie in \[0, 4\), got values from 0 to 4 in ids"):
+        check_token_batch("ids", ids, vocab_size=4)
+    with pytest.raises(ValueError, match=r"from -1 to 3"):
+        check_token_batch("ids", torch.tensor([[-1, 3]]), vocab_size=4)
