@@ -128,18 +128,24 @@ student: $(STAMP)
 student-check: $(STAMP)
 	$(BIN)/python scripts/check_student_versions.py --out _build/student --jobs 2 --timeout 600
 
+# A side environment for a tool whose pins cannot share the book's: $(1) is its folder, $(2) its exact pins
+# (installed with --no-deps, so pip never resolves against the book). It sees the book's packages (torch,
+# llmbook, ...) through a .pth file, and pip never changes .venv from there.
+define side_env
+	@test -x $(1)/bin/python || $(BIN)/python -m venv $(1)
+	@book=$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
+	  own=$$($(1)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
+	  echo "import site; site.addsitedir('$$book')" > "$$own/zz_book_env.pth"
+	$(1)/bin/python -m pip install --quiet --no-deps -r $(2)
+	@touch $(1)/.installed
+endef
+
 # otter-grader in its own environment: otter-grader 7.0.0 cannot be installed beside the book's pins (wrapt), so
-# .venv-grader gets otter and its dependencies, and sees the book's packages (torch, llmbook, ...) through a .pth
-# file; pip never changes .venv from there. The book's pins are untouched.
+# .venv-grader gets otter and its dependencies. The book's pins are untouched.
 GRADER_VENV ?= .venv-grader
 GRADER_STAMP := $(GRADER_VENV)/.installed
 $(GRADER_STAMP): $(STAMP) deploy/requirements-grader.txt
-	@test -x $(GRADER_VENV)/bin/python || $(BIN)/python -m venv $(GRADER_VENV)
-	@book=$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
-	  own=$$($(GRADER_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
-	  echo "import site; site.addsitedir('$$book')" > "$$own/zz_book_env.pth"
-	$(GRADER_VENV)/bin/python -m pip install --quiet --no-deps -r deploy/requirements-grader.txt
-	@touch $(GRADER_STAMP)
+	$(call side_env,$(GRADER_VENV),deploy/requirements-grader.txt)
 
 grader-env: $(GRADER_STAMP)
 
@@ -157,12 +163,7 @@ autograde-check: $(GRADER_STAMP)
 HUB_VENV ?= .venv-hub
 HUB_STAMP := $(HUB_VENV)/.installed
 $(HUB_STAMP): $(STAMP) deploy/requirements-hub.txt
-	@test -x $(HUB_VENV)/bin/python || $(BIN)/python -m venv $(HUB_VENV)
-	@book=$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
-	  own=$$($(HUB_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
-	  echo "import site; site.addsitedir('$$book')" > "$$own/zz_book_env.pth"
-	$(HUB_VENV)/bin/python -m pip install --quiet --no-deps -r deploy/requirements-hub.txt
-	@touch $(HUB_STAMP)
+	$(call side_env,$(HUB_VENV),deploy/requirements-hub.txt)
 
 hub-env: $(HUB_STAMP)
 

@@ -192,6 +192,23 @@ def sft_loss(model: nn.Module, ids: torch.Tensor, prompt_length: int, end_id: in
     return -(log_probs * mask).sum() / mask.sum()
 
 
+def _train_steps(optimizer: torch.optim.Optimizer, step_loss: Callable[[], torch.Tensor], steps: int,
+                 verbose: bool, report: Callable[[int, float], str]) -> list[float]:
+    """The loop shared by SFT, the reward model and DPO: ``steps`` optimiser steps on ``step_loss()`` (which
+    draws its own batch); prints ``report(step, mean recent loss)`` four times if ``verbose``; returns the losses."""
+    losses: list[float] = []
+    for step in range(steps):
+        loss = step_loss()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        if verbose and (step + 1) % max(1, steps // 4) == 0:
+            recent = losses[-max(1, steps // 4):]
+            print(report(step + 1, sum(recent) / len(recent)), flush=True)
+    return losses
+
+
 def supervised_fine_tune(model: nn.Module, ids: torch.Tensor, prompt_length: int, end_id: int, *, steps: int,
                          batch_size: int, lr: float, seed: int = 0, verbose: bool = True) -> list[float]:
     """Fine-tune ``model`` in place on demonstrations ``ids`` (from :func:`encode_examples`) with :func:`sft_loss`.
@@ -204,18 +221,14 @@ def supervised_fine_tune(model: nn.Module, ids: torch.Tensor, prompt_length: int
     check_positive("lr", lr)
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
-    losses: list[float] = []
-    model.train()
-    for step in range(steps):
+
+    def step_loss():
         batch = ids[torch.randint(len(ids), (batch_size,), generator=generator)]
-        loss = sft_loss(model, batch, prompt_length, end_id)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-        if verbose and (step + 1) % max(1, steps // 4) == 0:
-            recent = losses[-max(1, steps // 4):]
-            print(f"step {step + 1:4d}/{steps}  SFT loss {sum(recent) / len(recent):.3f}", flush=True)
+        return sft_loss(model, batch, prompt_length, end_id)
+
+    model.train()
+    losses = _train_steps(optimizer, step_loss, steps, verbose,
+                          lambda step, loss: f"step {step:4d}/{steps}  SFT loss {loss:.3f}")
     model.eval()
     return losses
 
@@ -595,18 +608,15 @@ def train_reward_model(reward_model: nn.Module, pairs: dict, end_id: int, *, ste
     check_positive("lr", lr)
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(reward_model.parameters(), lr=lr)
-    n, losses = len(pairs["chosen"]), []
-    reward_model.train()
-    for step in range(steps):
+    n = len(pairs["chosen"])
+
+    def step_loss():
         batch = _split_pairs(pairs, torch.randint(n, (batch_size,), generator=generator))
-        loss = bradley_terry_loss(*_pair_rewards(reward_model, batch, end_id))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-        if verbose and (step + 1) % max(1, steps // 4) == 0:
-            recent = losses[-max(1, steps // 4):]
-            print(f"step {step + 1:4d}/{steps}  Bradley-Terry loss {sum(recent) / len(recent):.3f}", flush=True)
+        return bradley_terry_loss(*_pair_rewards(reward_model, batch, end_id))
+
+    reward_model.train()
+    losses = _train_steps(optimizer, step_loss, steps, verbose,
+                          lambda step, loss: f"step {step:4d}/{steps}  Bradley-Terry loss {loss:.3f}")
     reward_model.eval()
     return losses
 
@@ -719,19 +729,15 @@ def train_dpo(reference: nn.Module, pairs: dict, end_id: int, *, beta: float, st
     policy = copy.deepcopy(reference).train()
     optimizer = torch.optim.Adam(policy.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(seed)
-    losses: list[float] = []
-    for step in range(steps):
+
+    def step_loss():
         batch = torch.randint(len(pairs["chosen"]), (batch_size,), generator=generator)
-        loss = dpo_loss(_answer_log_probs(policy, pairs["chosen"][batch], p, end_id),
+        return dpo_loss(_answer_log_probs(policy, pairs["chosen"][batch], p, end_id),
                         _answer_log_probs(policy, pairs["rejected"][batch], p, end_id),
                         reference_chosen[batch], reference_rejected[batch], beta)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-        if verbose and (step + 1) % max(1, steps // 4) == 0:
-            recent = losses[-max(1, steps // 4):]
-            print(f"DPO beta {beta:g} step {step + 1:4d}/{steps}  loss {sum(recent) / len(recent):.3f}", flush=True)
+
+    losses = _train_steps(optimizer, step_loss, steps, verbose,
+                          lambda step, loss: f"DPO beta {beta:g} step {step:4d}/{steps}  loss {loss:.3f}")
     policy.eval()
     return policy, losses
 
