@@ -9,8 +9,9 @@ For every chapter with a graded coding exercise (``export_otter.graded_chapters(
    notebook zero, and the worked solutions with one answer made wrong (``WRONG_ANSWERS``) exactly the points of
    the other questions, that one scoring zero.
 
-The gradings run ``--jobs`` at a time (default 2, the cores the book assumes; each kernel uses one thread, as
-the Makefile sets). ``--assign-only`` stops after step 2 (``make assignments``: the folders a teacher hands out).
+The assignments and the gradings run ``--jobs`` at a time (default 2, the cores the book assumes; each kernel
+uses one thread, as the Makefile sets). ``--assign-only`` stops after step 2 (``make assignments``: the
+folders a teacher hands out).
 Run it with the grader environment's Python: ``.venv-grader/bin/python scripts/autograde_check.py``.
 Exit status 1 if any expectation fails.
 """
@@ -26,7 +27,7 @@ import shutil
 import subprocess
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     stems = args.chapters or list(_load("export_otter").graded_chapters())
     start = time.perf_counter()
-    chapters = [assign(stem) for stem in stems]
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as threads:  # otter assign runs as a subprocess
+        chapters = list(threads.map(assign, stems))
     for chapter in chapters:
         print(f"assigned {chapter['stem']:34s} {len(chapter['graded'])} question(s): "
               f"{', '.join(chapter['graded'])}", flush=True)
