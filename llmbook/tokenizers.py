@@ -12,6 +12,15 @@ from llmbook.utils import check_int
 __all__ = ["CharTokenizer", "PRETOKENIZE_PATTERN", "pretokenize", "BPETokenizer"]
 
 
+def _decode(vocab: list[str], ids: Iterable[int]) -> str:
+    """The text of token ids (each in [0, len(vocab))): the tokens' strings joined; ValueError names bad ids."""
+    ids = [int(i) for i in ids]
+    bad = [i for i in ids if not 0 <= i < len(vocab)]
+    if bad:
+        raise ValueError(f"token ids must lie in [0, {len(vocab)}), got {bad[:10]}")
+    return "".join(vocab[i] for i in ids)
+
+
 class CharTokenizer:
     """One token per character. The vocabulary is the sorted set of characters seen in the training text."""
 
@@ -32,11 +41,7 @@ class CharTokenizer:
         return [self.stoi[ch] for ch in text]
 
     def decode(self, ids: Iterable[int]) -> str:
-        ids = [int(i) for i in ids]
-        bad = [i for i in ids if not 0 <= i < self.vocab_size]
-        if bad:
-            raise ValueError(f"token ids must lie in [0, {self.vocab_size}), got {bad[:10]}")
-        return "".join(self.vocab[i] for i in ids)
+        return _decode(self.vocab, ids)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -192,11 +197,7 @@ class BPETokenizer:
         return [self.stoi[token] for token in self.tokenize(text)]
 
     def decode(self, ids: Iterable[int]) -> str:
-        ids = [int(i) for i in ids]
-        bad = [i for i in ids if not 0 <= i < self.vocab_size]
-        if bad:
-            raise ValueError(f"token ids must lie in [0, {self.vocab_size}), got {bad[:10]}")
-        return "".join(self.vocab[i] for i in ids)
+        return _decode(self.vocab, ids)
 
 
 def _merge_pair(symbols: list[str], pair: tuple[str, str], merged: str) -> list[str]:
