@@ -286,3 +286,23 @@ def test_answer_name_finder_rejects_a_solution_that_only_prints():
     solution = "for offset in (True, False):\n    print(fit_power_law(n, loss, fit_offset=offset))"
     assert "predict_largest" not in _assigned_names(solution)
     assert {"f", "x", "np"} <= _assigned_names("import numpy as np\nx = 1\ndef f():\n    pass")
+
+
+def test_autograde_judge_expects_full_zero_and_one_lost_point(tmp_path):
+    autograde = load_script("autograde_check")
+    chapter = {"stem": "02_x", "graded": ["ex-02-a", "ex-02-b"], "wrong_label": "ex-02-a"}
+    assert autograde.judge(chapter, "worked solutions", 2.0, 2.0, {}) == ""
+    assert "expected 2/2" in autograde.judge(chapter, "worked solutions", 1.0, 2.0, {})
+    assert autograde.judge(chapter, "student notebook", 0.0, 2.0, {}) == ""
+    assert autograde.judge(chapter, "one wrong answer", 1.0, 2.0, {"ex_02_a": 0.0, "ex_02_b": 1.0}) == ""
+    # one point lost, but on the other question: the wrong answer was not the one graded wrong
+    assert autograde.judge(chapter, "one wrong answer", 1.0, 2.0, {"ex_02_a": 1.0, "ex_02_b": 0.0})
+    nb = {"cells": [md("**Your answer to exercise ex-02-extrapolate**, graded"), code("target_year = 2030.0"),
+                    code("print(target_year)")], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    (tmp_path / "s.ipynb").write_text(json.dumps(nb))
+    autograde.make_wrong(tmp_path / "s.ipynb", "ex-02-extrapolate", tmp_path / "w.ipynb")
+    cells = json.loads((tmp_path / "w.ipynb").read_text())["cells"]
+    assert cells[1]["source"] == "target_year = 2030.0\n" + autograde.WRONG_ANSWERS["ex-02-extrapolate"] + "\n"
+    assert cells[2]["source"] == "print(target_year)"  # only the first solution cell changes
+    with pytest.raises(ValueError, match="no solution cell for ex-05-rope"):
+        autograde.make_wrong(tmp_path / "s.ipynb", "ex-05-rope", tmp_path / "w2.ipynb")
