@@ -113,24 +113,37 @@ def assign(stem: str, out: Path = OUT) -> dict:
             "one wrong answer": str(wrong)}
 
 
-def grade(notebook: str, autograder: str) -> tuple[float, float, dict, float]:
-    """(total, possible, score per question, seconds) of one submission, graded by otter on this machine."""
+def _last_line(message: str | None) -> str:
+    lines = [line.strip() for line in (message or "").strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def grade(notebook: str, autograder: str) -> tuple[float, float, dict, float, dict]:
+    """(total, possible, score per question, seconds, failure per question) of one submission, graded by otter
+    on this machine; a failure is the last line of the failed test's message (e.g. the check's hint)."""
     from otter.api import grade_submission
 
     start = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
         result = grade_submission(notebook, autograder, quiet=True)
+    failures = {name: _last_line(next((t.message for t in r.test_case_results if not t.passed), None))
+                for name, r in result.results.items() if not r.passed_all}
     return (float(result.total), float(result.possible),
-            {name: float(r.score) for name, r in result.results.items()}, time.perf_counter() - start)
+            {name: float(r.score) for name, r in result.results.items()}, time.perf_counter() - start, failures)
 
 
-def judge(chapter: dict, kind: str, total: float, possible: float, scores: dict) -> str:
-    """"" if the grade is the expected one, else what is wrong."""
+def judge(chapter: dict, kind: str, total: float, possible: float, scores: dict, failures: dict | None = None) -> str:
+    """"" if the grade is the expected one, else what is wrong. The wrong answer must fail in its check (an
+    AssertionError carrying the check's hint), not by crashing."""
     n = len(chapter["graded"])
     expected = {"worked solutions": float(n), "student notebook": 0.0, "one wrong answer": n - 1.0}[kind]
     ok = abs(total - expected) < 1e-9 and possible == n
     if kind == "one wrong answer":
-        ok = ok and scores.get(chapter["wrong_label"].replace("-", "_")) == 0.0
+        question = chapter["wrong_label"].replace("-", "_")
+        ok = ok and scores.get(question) == 0.0
+        if ok and failures is not None and not (failures.get(question) or "").startswith("AssertionError"):
+            return (f"{chapter['stem']}, {kind}: {question} failed without the check's verdict: "
+                    f"{failures.get(question)!r}")
     return "" if ok else f"{chapter['stem']}, {kind}: scored {total:g}/{possible:g}, expected {expected:g}/{n}"
 
 
@@ -156,10 +169,12 @@ def main(argv: list[str] | None = None) -> int:
         jobs = {(c["stem"], kind): pool.submit(grade, c[kind], c["autograder"]) for c in chapters for kind in KINDS}
         for chapter in chapters:
             for kind in KINDS:
-                total, possible, scores, seconds = jobs[chapter["stem"], kind].result()
-                problem = judge(chapter, kind, total, possible, scores)
+                total, possible, scores, seconds, failures = jobs[chapter["stem"], kind].result()
+                problem = judge(chapter, kind, total, possible, scores, failures)
                 print(f"{'FAILED' if problem else 'ok':6s} {chapter['stem']:34s} {kind:17s} {total:g}/{possible:g} "
                       f"{scores} ({seconds:.0f} s)", flush=True)
+                if kind == "one wrong answer":
+                    print(f"       hint: {failures.get(chapter['wrong_label'].replace('-', '_'), '')[:150]}")
                 if problem:
                     problems.append(problem)
     print(f"autograde-check: {len(chapters)} chapters, {len(chapters) * len(KINDS)} gradings in "

@@ -38,11 +38,13 @@ def question_name(label: str) -> str:
 
 
 def test_source(call: str) -> str:
-    """The otter test for a check call from llmbook.checks.CHECK_CALLS (its comment dropped, quiet=True added)."""
+    """The otter test for a check call from llmbook.checks.CHECK_CALLS (its comment dropped, quiet=True added):
+    it fails with the check's hint, so that ``grader.check`` tells the student what is wrong."""
     call = call.split("  #")[0].strip()
     if not call.endswith(")"):
         raise ValueError(f"not a check call: {call!r}")
-    return f"from llmbook.checks import check\n\nassert {call[:-1]}, quiet=True).passed"
+    return (f"from llmbook.checks import check\n\nresult = {call[:-1]}, quiet=True)\n"
+            "assert result.passed, result.message  # the check's hint, shown by grader.check")
 
 
 def _raw(text: str) -> dict:

@@ -203,7 +203,8 @@ def load_script_from(path, name):
 def test_otter_export_makes_one_question_per_checked_exercise():
     export = load_script("export_otter")
     assert export.test_source('check("ex-01-a", f)  # f(x)') == (
-        'from llmbook.checks import check\n\nassert check("ex-01-a", f, quiet=True).passed')
+        'from llmbook.checks import check\n\nresult = check("ex-01-a", f, quiet=True)\n'
+        "assert result.passed, result.message  # the check's hint, shown by grader.check")
     nb = {"cells": [
         code("x = 2"),
         md("```{exercise-start} A\n:label: ex-01-a\n```\n*Coding.* Write f.\n```{exercise-end}\n```"),
@@ -220,7 +221,7 @@ def test_otter_export_makes_one_question_per_checked_exercise():
     assert sources[0].startswith("# ASSIGNMENT CONFIG")
     assert "# BEGIN QUESTION\nname: ex_01_a\npoints: 1" in sources
     assert "# BEGIN SOLUTION\ndef f(y):\n    return y * x\n# END SOLUTION" in sources
-    assert 'assert check("ex-01-a", f, quiet=True).passed' in sources[sources.index("# BEGIN TESTS") + 1]
+    assert 'result = check("ex-01-a", f, quiet=True)' in sources[sources.index("# BEGIN TESTS") + 1]
     assert not any("SECRET" in s for s in sources)  # ungraded solutions are removed as for students
     assert all("id" in c for c in master["cells"])
 
@@ -297,6 +298,12 @@ def test_autograde_judge_expects_full_zero_and_one_lost_point(tmp_path):
     assert autograde.judge(chapter, "one wrong answer", 1.0, 2.0, {"ex_02_a": 0.0, "ex_02_b": 1.0}) == ""
     # one point lost, but on the other question: the wrong answer was not the one graded wrong
     assert autograde.judge(chapter, "one wrong answer", 1.0, 2.0, {"ex_02_a": 1.0, "ex_02_b": 0.0})
+    # the wrong answer must be caught by its check, not by a crash
+    hint = {"ex_02_a": "AssertionError: you return the measured loss"}
+    assert autograde.judge(chapter, "one wrong answer", 1.0, 2.0, {"ex_02_a": 0.0, "ex_02_b": 1.0}, hint) == ""
+    crash = {"ex_02_a": "NameError: name 'f' is not defined"}
+    assert "without the check's verdict" in autograde.judge(chapter, "one wrong answer", 1.0, 2.0,
+                                                            {"ex_02_a": 0.0, "ex_02_b": 1.0}, crash)
     nb = {"cells": [md("**Your answer to exercise ex-02-extrapolate**, graded"), code("target_year = 2030.0"),
                     code("print(target_year)")], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     (tmp_path / "s.ipynb").write_text(json.dumps(nb))
