@@ -18,7 +18,7 @@ export HF_DATASETS_OFFLINE := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export JUPYTER_PLATFORM_DIRS := 1
 
-.PHONY: help env book test lint unit install-check nbval build-strict links site-check execute student student-check grader-env assignments autograde-check hub-env hub-smoke lab clean benchmarks speed checkpoints
+.PHONY: help env book test lint unit install-check nbval build-strict links site-check execute student student-check grader-env assignments grader-lab autograde-check hub-env hub-smoke lab clean benchmarks speed checkpoints
 
 help:
 	@echo "make book        set up .venv if needed and build the site into _build/html"
@@ -28,6 +28,7 @@ help:
 	@echo "make student-check  write the student versions and run each one top to bottom (part of make test)"
 	@echo "make grader-env  create .venv-grader: otter-grader in its own environment, beside the book's"
 	@echo "make assignments export every chapter to otter-grader: student notebook + autograder in _build/otter"
+	@echo "make grader-lab  JupyterLab with otter-grader and the book's packages, on _build/otter (try an assignment)"
 	@echo "make autograde-check  otter-grade every chapter: solutions full marks, student zero, one wrong (make test)"
 	@echo "make hub-smoke   JupyterHub on 127.0.0.1: log in, nbgitpuller a chapter, run it via the kernel API (make test)"
 	@echo "make benchmarks  run the scripts in benchmarks/ (slow; not part of make test)"
@@ -152,6 +153,11 @@ grader-env: $(GRADER_STAMP)
 # Every chapter exported to otter (Otter Assign): _build/otter/<chapter>/dist/{student,autograder}.
 assignments: $(GRADER_STAMP)
 	$(GRADER_VENV)/bin/python scripts/autograde_check.py --assign-only
+
+# The otter student notebooks import otter (their first cell), which the book's environment does not have: open them
+# with the grader environment's Python, which sees otter and the book's packages.
+grader-lab: $(GRADER_STAMP)
+	$(GRADER_VENV)/bin/python -m jupyterlab _build/otter
 
 # Every chapter exported to otter and graded locally (no Docker), two gradings at a time: worked solutions full
 # marks, the student notebook zero, one wrong answer loses exactly that question's point (scripts/autograde_check.py).
