@@ -94,7 +94,7 @@ install-check: $(STAMP)
 	$(BIN)/python -m pytest -q -m install tests/test_fresh_install.py -p no:cacheprovider
 
 nbval: $(STAMP)
-	$(BIN)/python -m pytest -q --nbval $(NOTEBOOKS) --nbval-sanitize-with .nbval_sanitize.cfg -p no:cacheprovider
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --nbval $(NOTEBOOKS) --nbval-sanitize-with .nbval_sanitize.cfg -p no:cacheprovider
 
 build-strict: $(STAMP)
 	rm -rf _build/html _build/.doctrees

@@ -1,10 +1,11 @@
 """The book's shared pre-trained starting point: a tiny character-level GPT trained on the Lee news corpus.
 
 Chapters 9 to 11 adapt one small pre-trained model instead of each spending its time budget on pre-training.
-The model is chapter 6's GPT (d_model 64, 2 layers, 4 heads, context 64 characters) trained for 1,000 steps on
-the first 90 % of gensim's Lee background corpus. The recipe lives in :data:`RECIPE`; the script
-``scripts/train_checkpoint.py`` (``make checkpoints``) runs it with :func:`train_pretrained_gpt` on one thread and
-writes two files into ``llmbook/resources/``:
+The model has the sizes of chapter 6's GPT (d_model 64, 2 layers, 4 heads, context 64 characters) in GPT-2's
+form (output layer tied to the token embedding, N(0, 0.02) initial weights; chapter 6 itself now unties them),
+trained for 1,000 steps on the first 90 % of gensim's Lee background corpus. The recipe lives in
+:data:`RECIPE`; the script ``scripts/train_checkpoint.py`` (``make checkpoints``) runs it with
+:func:`train_pretrained_gpt` on one thread and writes two files into ``llmbook/resources/``:
 
 - ``tiny_gpt_lee.safetensors``: the weights, in the safetensors format (plain tensors, no pickle, so loading
   runs no code from the file);
@@ -37,7 +38,7 @@ __all__ = ["CHECKPOINT_NAME", "RECIPE", "RESOURCES", "checkpoint_info", "checkpo
 RESOURCES = Path(__file__).resolve().parent / "resources"
 #: File name (without extension) of the shipped checkpoint.
 CHECKPOINT_NAME = "tiny_gpt_lee"
-#: How the shipped checkpoint was made: model sizes, data split and training settings (chapter 6's recipe).
+#: How the shipped checkpoint was made: model sizes, data split and training settings (chapter 6's earlier recipe).
 RECIPE = {
     "model": {"n_ctx": 64, "d_model": 64, "n_layers": 2, "n_heads": 4, "dropout": 0.0, "positional": "learned",
               "attention": "builtin", "tie_weights": True},

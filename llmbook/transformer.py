@@ -23,12 +23,14 @@ from llmbook.utils import check_int, check_probability, check_token_batch
 
 __all__ = ["POSITIONAL_KINDS", "ATTENTION_KINDS", "causal_mask", "scaled_dot_product_attention",
            "sinusoidal_positions", "MultiHeadAttention", "FeedForward", "TransformerBlock", "GPTConfig", "GPT",
-           "rope_angles", "apply_rope"]
+           "rope_angles", "apply_rope", "INIT_KINDS"]
 
 #: The position encodings a :class:`GPTConfig` accepts.
 POSITIONAL_KINDS = ("learned", "sinusoidal", "none")
 #: The attention implementations: written out (``scratch``) or PyTorch's fused kernel (``builtin``).
 ATTENTION_KINDS = ("scratch", "builtin")
+#: The weight initialisations: GPT-2's N(0, 0.02) everywhere (``normal``) or PyTorch's defaults (``pytorch``).
+INIT_KINDS = ("normal", "pytorch")
 
 
 def causal_mask(n_positions: int, device=None) -> torch.Tensor:
@@ -189,7 +191,11 @@ class TransformerBlock(nn.Module):
 
 @dataclass
 class GPTConfig:
-    """Sizes of a small GPT. The defaults train in well under a minute on a laptop CPU."""
+    """Sizes of a small GPT. The defaults train in well under a minute on a laptop CPU.
+
+    ``tie_weights=True`` makes the output layer share the token embedding's matrix (chapter 5). ``init`` chooses
+    the initial weights (see :class:`GPT`): ``"normal"`` (GPT-2's recipe, the default) or ``"pytorch"``.
+    """
 
     vocab_size: int
     n_ctx: int = 64
@@ -201,6 +207,7 @@ class GPTConfig:
     positional: str = "learned"
     attention: str = "scratch"
     tie_weights: bool = True
+    init: str = "normal"
 
     def __post_init__(self):
         check_int("vocab_size", self.vocab_size, minimum=1)
@@ -214,11 +221,26 @@ class GPTConfig:
             raise ValueError(f"positional must be one of {POSITIONAL_KINDS}, got {self.positional!r}")
         if self.attention not in ATTENTION_KINDS:
             raise ValueError(f"attention must be one of {ATTENTION_KINDS}, got {self.attention!r}")
+        if self.init not in INIT_KINDS:
+            raise ValueError(f"init must be one of {INIT_KINDS}, got {self.init!r}")
         check_probability("dropout", self.dropout)
 
 
 class GPT(nn.Module):
-    """A decoder-only Transformer language model: it predicts the next token at every position."""
+    """A decoder-only Transformer language model: it predicts the next token at every position.
+
+    Initialisation (``config.init``; chapter 6 compares the two):
+
+    - ``"normal"`` (the default, GPT-2's recipe): every ``nn.Linear`` and ``nn.Embedding`` weight is drawn from
+      N(0, 0.02) and every bias is zero; LayerNorm starts at weight 1, bias 0.
+    - ``"pytorch"``: every layer keeps PyTorch's own default initialisation: ``nn.Embedding`` N(0, 1),
+      ``nn.Linear`` weights and biases uniform in +-1/sqrt(fan_in), LayerNorm weight 1 and bias 0. Chapter 6
+      uses it with ``tie_weights=False``. With ``tie_weights=True`` the output matrix *is* the N(0, 1)
+      embedding, so the first logits are huge (standard deviation about sqrt(d_model)) and training suffers;
+      the combination is allowed, to show exactly that, but not recommended.
+
+    Both draw from PyTorch's global random generator; seed it (``llmbook.set_seed``) for reproducible weights.
+    """
 
     def __init__(self, config: GPTConfig):
         super().__init__()
@@ -241,7 +263,8 @@ class GPT(nn.Module):
         self.lm_head = nn.Linear(c.d_model, c.vocab_size, bias=False)
         if c.tie_weights:
             self.lm_head.weight = self.token_embedding.weight  # one matrix for input and output
-        self.apply(self._init_weights)
+        if c.init == "normal":  # "pytorch" keeps the layers' own initialisation
+            self.apply(self._init_weights)
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:

@@ -195,3 +195,67 @@ def test_gpt_is_causal_changing_token_t_changes_no_earlier_logit(kind):
         new_logits, _ = model(changed)
         assert torch.allclose(new_logits[0, :t], logits[0, :t], atol=1e-5)
         assert not torch.allclose(new_logits[0, t], logits[0, t], atol=1e-5)
+
+
+def _normal_recipe(module):
+    # GPT-2's initialisation written out: N(0, 0.02) for every Linear and Embedding weight, zero biases.
+    if isinstance(module, (torch.nn.Linear, torch.nn.Embedding)):
+        torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if getattr(module, "bias", None) is not None:
+            torch.nn.init.zeros_(module.bias)
+
+
+@pytest.mark.parametrize("tie", [True, False])
+def test_default_init_is_the_normal_recipe_bit_for_bit(tie):
+    sizes = dict(vocab_size=11, n_ctx=8, d_model=16, n_layers=2, n_heads=2, tie_weights=tie)
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(**sizes))
+    assert model.config.init == "normal"
+    torch.manual_seed(0)  # the same layers, built the same way, then the recipe applied by hand
+    reference = GPT(GPTConfig(**sizes, init="pytorch")).apply(_normal_recipe)
+    for (name, value), (ref_name, ref_value) in zip(model.state_dict().items(), reference.state_dict().items(),
+                                                    strict=True):
+        assert name == ref_name and torch.equal(value, ref_value), name
+
+
+def test_default_init_is_unchanged_from_before_the_init_option():
+    # Values recorded with the code before GPTConfig had an `init` field (seed 0): chapters 5 and 7-11 and the
+    # shipped checkpoint rely on the default model being exactly what it was.
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=11, n_ctx=8, d_model=16, n_layers=2, n_heads=2))
+    expected_embedding = [-0.010746370069682598, -0.03829989209771156, -0.030253976583480835, 0.03377942368388176]
+    expected_down = [-0.03041989542543888, -0.03940747305750847, 0.0017147798789665103, -0.01618984341621399]
+    assert torch.allclose(model.token_embedding.weight[0, :4], torch.tensor(expected_embedding), atol=1e-7)
+    assert torch.allclose(model.blocks[1].ffn.down.weight[0, :4], torch.tensor(expected_down), atol=1e-7)
+    total = sum((p.double() ** 2).sum().item() for p in model.parameters())
+    assert total == pytest.approx(82.62421160280154, rel=1e-6)
+
+
+def test_pytorch_init_keeps_the_layers_defaults():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=50, n_ctx=64, d_model=64, n_layers=2, n_heads=4, init="pytorch",
+                          tie_weights=False))
+    assert abs(model.token_embedding.weight.std().item() - 1.0) < 0.05  # nn.Embedding: N(0, 1)
+    assert abs(model.position_embedding.weight.std().item() - 1.0) < 0.05
+    up = model.blocks[0].ffn.up  # nn.Linear: uniform in +-1/sqrt(fan_in), fan_in = 64
+    bound = 1 / 64 ** 0.5
+    assert up.weight.abs().max().item() <= bound and up.weight.abs().max().item() > 0.9 * bound
+    assert up.bias.abs().max().item() <= bound and up.bias.abs().max().item() > 0
+    assert abs(model.lm_head.weight.std().item() - bound / 3 ** 0.5) < 0.01  # std of U(-b, b) is b / sqrt(3)
+    assert torch.equal(model.final_norm.weight, torch.ones(64))
+    assert torch.equal(model.final_norm.bias, torch.zeros(64))
+    normal = GPT(GPTConfig(vocab_size=50, n_ctx=64, d_model=64, n_layers=2, n_heads=4))
+    assert abs(normal.token_embedding.weight.std().item() - 0.02) < 0.002
+
+
+def test_pytorch_init_with_tied_weights_outputs_the_unit_normal_embedding():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=50, n_ctx=16, d_model=64, n_layers=1, n_heads=4, init="pytorch"))
+    assert model.lm_head.weight is model.token_embedding.weight
+    logits, _ = model(torch.randint(0, 50, (4, 16)))
+    assert logits.std().item() > 4  # about sqrt(d_model) = 8: far from uniform predictions
+
+
+def test_init_must_be_a_known_kind():
+    with pytest.raises(ValueError, match=r"init must be one of \('normal', 'pytorch'\), got 'xavier'"):
+        GPTConfig(vocab_size=5, init="xavier")
