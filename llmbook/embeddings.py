@@ -345,7 +345,8 @@ def _train_skipgram(sentences, vocab, dim, window, negative, epochs, lr, min_lr,
         kept = rng.random(len(ids)) < keep[ids]
         centers, contexts = skipgram_pairs(ids[kept], sentence_of[kept], window, rng)
         order = torch.from_numpy(rng.permutation(len(centers)))
-        centers, contexts = torch.from_numpy(centers)[order], torch.from_numpy(contexts)[order]
+        centers = torch.from_numpy(centers).index_select(0, order)
+        contexts = torch.from_numpy(contexts).index_select(0, order)
         for b in range(0, len(centers), batch_size):
             c, o = centers[b:b + batch_size], contexts[b:b + batch_size]  # (B,), (B,)
             # linear decay over the share of the training done, counted exactly in pairs of this epoch
@@ -354,10 +355,12 @@ def _train_skipgram(sentences, vocab, dim, window, negative, epochs, lr, min_lr,
             step = lr - (lr - min_lr) * progress
             group = share if len(c) % share == 0 else 1  # a last, ragged batch draws negatives per pair
             n_groups = len(c) // group
-            neg = table[torch.randint(len(table), (n_groups * negative,), generator=gen)].view(n_groups, negative)
-            v = w_in[c].view(n_groups, group, dim)  # (G, g, D) input vectors of the centers
-            u_pos = w_out[o].view(n_groups, group, dim)  # (G, g, D) output vectors of the true contexts
-            u_neg = w_out[neg]  # (G, K, D) output vectors of the negatives, shared inside a group
+            # index_select gathers the same rows as w[c], with a faster kernel
+            neg = table.index_select(0, torch.randint(len(table), (n_groups * negative,), generator=gen))
+            v = w_in.index_select(0, c).view(n_groups, group, dim)  # (G, g, D) input vectors of the centers
+            u_pos = w_out.index_select(0, o).view(n_groups, group, dim)  # (G, g, D) output vectors, true contexts
+            u_neg = w_out.index_select(0, neg).view(n_groups, negative, dim)  # (G, K, D) negatives' vectors,
+            neg = neg.view(n_groups, negative)  # shared inside a group
             grad_v, grad_pos, grad_neg, loss = sgns_gradients(v, u_pos, u_neg, with_loss=bool(log_every))
             w_out.index_add_(0, o, grad_pos.view(-1, dim), alpha=-step)
             w_out.index_add_(0, neg.view(-1), grad_neg.view(-1, dim), alpha=-step)
