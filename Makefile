@@ -18,11 +18,11 @@ export HF_DATASETS_OFFLINE := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export JUPYTER_PLATFORM_DIRS := 1
 
-.PHONY: help env book test lint unit install-check nbval build-strict links site-check execute student student-check grader-env assignments grader-lab autograde-check hub-env hub-smoke lab clean benchmarks speed checkpoints
+.PHONY: help env book test lint unit install-check nbval nbval-other-cpu build-strict links site-check execute student student-check grader-env assignments grader-lab autograde-check hub-env hub-smoke lab clean benchmarks speed checkpoints
 
 help:
 	@echo "make book        set up .venv if needed and build the site into _build/html"
-	@echo "make test        set up .venv if needed and run every check (lint, unit, nbval, strict build, links)"
+	@echo "make test        set up .venv if needed and run every check (lint, unit, nbval on two CPU paths, build, links)"
 	@echo "make execute     re-run every notebook in place (outputs stored; a second run shows no diff)"
 	@echo "make student     write student versions of the notebooks (solutions removed) to _build/student"
 	@echo "make student-check  write the student versions and run each one top to bottom (part of make test)"
@@ -76,7 +76,7 @@ book: $(STAMP)
 
 test: $(STAMP)
 	@failed=0; \
-	for step in lint unit install-check nbval student-check autograde-check hub-smoke build-strict links site-check; do \
+	for step in lint unit install-check nbval nbval-other-cpu student-check autograde-check hub-smoke build-strict links site-check; do \
 	  echo "=== make $$step ==="; \
 	  $(MAKE) --no-print-directory $$step || { echo "*** $$step FAILED"; failed=1; }; \
 	done; \
@@ -84,7 +84,7 @@ test: $(STAMP)
 	echo "make test: all checks passed"
 
 lint: $(STAMP)
-	$(BIN)/ruff check llmbook tests benchmarks scripts notebooks _ext
+	$(BIN)/ruff check llmbook booktools tests benchmarks scripts notebooks _ext
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests
@@ -93,8 +93,22 @@ unit: $(STAMP)
 install-check: $(STAMP)
 	$(BIN)/python -m pytest -q -m install tests/test_fresh_install.py -p no:cacheprovider
 
+# Every notebook re-executed, two at a time, under the book's output policy (booktools/nbval_policy.py): cells are
+# compared exactly unless tagged run-dependent (training, timing: their claims are asserted in the notebook) or given
+# a tolerance; no cell may write to stderr. The report says how many cells are compared exactly.
+NBVAL = $(BIN)/python -m pytest -q -n 2 --dist loadfile --nbval -p booktools.nbval_policy \
+	--nbval-sanitize-with .nbval_sanitize.cfg -p no:cacheprovider
 nbval: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile --nbval $(NOTEBOOKS) --nbval-sanitize-with .nbval_sanitize.cfg -p no:cacheprovider
+	$(NBVAL) $(NOTEBOOKS)
+	@$(BIN)/python -m booktools.nbval_policy $(NOTEBOOKS) | tail -1
+
+# The same run on another CPU code path of this machine (booktools/cpu_paths.py: AVX2 on an AVX-512 machine, the
+# baseline x86-64 path on an AVX2 one): what a reader with another CPU computes. Both runs must pass.
+nbval-other-cpu: $(STAMP)
+	@alt=$$($(BIN)/python -m booktools.cpu_paths) || exit 1; \
+	if [ -z "$$alt" ]; then echo "nbval-other-cpu SKIPPED: no other CPU code path is known for this machine"; exit 0; fi; \
+	echo "nbval on another CPU code path: $$alt"; \
+	env $$alt $(NBVAL) $(NOTEBOOKS)
 
 build-strict: $(STAMP)
 	rm -rf _build/html _build/.doctrees

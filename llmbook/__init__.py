@@ -4,6 +4,7 @@ Each piece is taught in the chapter where it first appears and reused later; the
 reference" documents every module, in the order of the chapters:
 
 - :mod:`llmbook.utils`, :mod:`llmbook.plotting`: seeds, the one-thread policy, argument checks, figure style.
+- :mod:`llmbook.evidence`: results over several seeds, their spread, ties, and the book's claims checked in code.
 - :mod:`llmbook.params` (chapters 1 and 5), :mod:`llmbook.history` (2), :mod:`llmbook.catalog` and
   :mod:`llmbook.adaptation` (3): counting, the timeline, the catalogue of models, a toy of pre-train-then-adapt.
 - :mod:`llmbook.data`, :mod:`llmbook.embeddings` (4): shipped text and static word embeddings.

@@ -104,9 +104,32 @@ def test_notebook_is_one_clean_run(path):
         for output in cell.get("outputs", []):
             assert output["output_type"] != "error", f"{path.name}: error output stored in code cell {index}"
             assert output.get("name") != "stderr", f"{path.name}: stderr output stored in code cell {index}"
-    ignored = sum("NBVAL_IGNORE_OUTPUT" in text(c) for c in code)
-    assert ignored * 10 <= len(code), f"{path.name}: {ignored} of {len(code)} cells ignore their output"
-    assert not any("NBVAL_SKIP" in text(c) for c in code), f"{path.name}: NBVAL_SKIP is not allowed"
+    assert not any("NBVAL_SKIP" in text(c) or "nbval-skip" in c.get("metadata", {}).get("tags", [])
+                   for c in code), f"{path.name}: NBVAL_SKIP is not allowed: every cell runs in CI"
+
+
+#: The share of code cells, over the whole book, whose output nbval compares exactly (booktools/nbval_policy.py).
+#: The rest are run-dependent (training, timing) and their claims are asserted in the notebooks.
+EXACT_SHARE = 0.70
+
+
+def test_most_cells_are_compared_exactly_and_run_dependent_ones_are_claimed():
+    from booktools.nbval_policy import policy_counts
+
+    counts = policy_counts(NOTEBOOKS)
+    exact = sum(c["exact"] for c in counts.values())
+    total = sum(sum(c.values()) for c in counts.values())
+    assert exact >= EXACT_SHARE * total, f"only {exact} of {total} code cells are compared exactly"
+    for path in NOTEBOOKS:
+        cells = [c for c in load(path)["cells"] if c["cell_type"] == "code"]
+        training = [c for c in cells if "nbval-ignore-output" in c.get("metadata", {}).get("tags", [])
+                    and "timing" not in c.get("metadata", {}).get("tags", [])]
+        if training:
+            assert any("check(" in text(c) for c in cells), (
+                f"{path.name} has run-dependent cells but asserts no claim with llmbook.evidence.check")
+        for cell in cells:
+            assert "NBVAL_IGNORE_OUTPUT" not in text(cell), (
+                f"{path.name}: mark run-dependent cells with the tag nbval-ignore-output, not a comment in the code")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -1,0 +1,8 @@
+"""booktools: the tools that check and transform the book's notebooks (not part of the llmbook package).
+
+- :mod:`booktools.nbval_policy`: a pytest plugin on top of nbval, the book's policy for comparing stored outputs
+  (exact by default, within a declared tolerance, or run-dependent and checked by claims), with a report of the
+  share compared exactly.
+- :mod:`booktools.cpu_paths`: the environment variables that move PyTorch, MKL, oneDNN and OpenBLAS to another
+  CPU code path, so that one machine can show what another CPU would compute.
+"""
