@@ -24,8 +24,6 @@ import math
 import re
 from dataclasses import dataclass
 
-import pytest
-
 TOLERANCE_TAG = "nbval-tolerance"
 IGNORE_TAG = "nbval-ignore-output"
 TOLERANCE_KEY = "nbval-tolerance"
@@ -180,7 +178,8 @@ def report(notebooks) -> str:
         for kind in total:
             total[kind] += c[kind]
     n = sum(total.values())
-    lines.append(f"book policy: {total['exact']} of {n} code cells compared exactly ({total['exact'] / max(n, 1):.0%}), "
+    share = total["exact"] / max(n, 1)
+    lines.append(f"book policy: {total['exact']} of {n} code cells compared exactly ({share:.0%}), "
                  f"{total['tolerance']} within a declared tolerance, {total['run-dependent']} run-dependent "
                  "(their claims are asserted in the notebooks)")
     return "\n".join(lines)
