@@ -10,8 +10,8 @@ falls into one of three kinds, chosen by the notebook's author with a cell tag:
   "rel": 0.0}}``): the text around the numbers must match exactly and every number must lie within
   ``abs + rel * |stored|`` of the stored one;
 - **run-dependent** (tag ``nbval-ignore-output``): the output of training or timing; the cell still runs, the
-  claims the prose draws from it are asserted in a later cell with :func:`llmbook.evidence.check`, and its output
-  is not compared.
+  claims the prose draws from it are asserted in a later cell with :func:`llmbook.evidence.check_claim`, and its
+  output is not compared.
 
 On top of nbval, no cell of any kind may write to stderr (a new warning fails the test even where the output is
 not compared). Run with ``pytest --nbval -p booktools.nbval_policy``; the terminal summary reports the share of

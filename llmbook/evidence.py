@@ -4,7 +4,7 @@ A number produced by training depends on the seed and on the CPU (an AVX2 laptop
 differently, and training amplifies the difference). So the book never rests a conclusion on one run's last
 digits. It runs a comparison over several seeds (:func:`over_seeds`), reports the mean and the spread
 (:class:`Spread`), calls a difference inside the noise a tie (:func:`compare`), and asserts each claim its prose
-makes with a margin that holds across seeds and CPUs (:func:`check`). Taught in chapter 1 and used from there on.
+makes with a margin that holds across seeds and CPUs (:func:`check_claim`). Taught in chapter 1 and used from there on.
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from dataclasses import dataclass
 
 from llmbook.utils import check_int, check_positive, set_seed
 
-__all__ = ["ClaimError", "Spread", "Comparison", "check", "spread", "compare", "over_seeds"]
+__all__ = ["ClaimError", "Spread", "Comparison", "check_claim", "spread", "compare", "over_seeds"]
 
 
 class ClaimError(AssertionError):
-    """Raised by :func:`check` when a claim of the book does not hold on this run."""
+    """Raised by :func:`check_claim` when a claim of the book does not hold on this run."""
 
 
-def check(claim: str, holds, evidence: str = "") -> str:
+def check_claim(claim: str, holds, evidence: str = "") -> str:
     """Assert a claim that the prose makes about a result, and print it with a tick.
 
     ``claim`` is the sentence the book relies on, ``holds`` the condition computed from this run (a bool, or

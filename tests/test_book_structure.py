@@ -125,8 +125,8 @@ def test_most_cells_are_compared_exactly_and_run_dependent_ones_are_claimed():
         training = [c for c in cells if "nbval-ignore-output" in c.get("metadata", {}).get("tags", [])
                     and "timing" not in c.get("metadata", {}).get("tags", [])]
         if training:
-            assert any("check(" in text(c) for c in cells), (
-                f"{path.name} has run-dependent cells but asserts no claim with llmbook.evidence.check")
+            assert any("check_claim(" in text(c) for c in cells), (
+                f"{path.name} has run-dependent cells but asserts no claim with llmbook.evidence.check_claim")
         for cell in cells:
             assert "NBVAL_IGNORE_OUTPUT" not in text(cell), (
                 f"{path.name}: mark run-dependent cells with the tag nbval-ignore-output, not a comment in the code")

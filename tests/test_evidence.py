@@ -2,30 +2,30 @@ import math
 
 import pytest
 
-from llmbook.evidence import ClaimError, check, compare, over_seeds, spread
+from llmbook.evidence import ClaimError, check_claim, compare, over_seeds, spread
 
 
-def test_check_prints_a_holding_claim_and_returns_the_line(capsys):
-    line = check("three is more than two", 3 > 2)
+def test_check_claim_prints_a_holding_claim_and_returns_the_line(capsys):
+    line = check_claim("three is more than two", 3 > 2)
     assert line == "✓ three is more than two"
     assert capsys.readouterr().out == "✓ three is more than two\n"
 
 
-def test_check_fails_with_the_claim_and_its_evidence():
+def test_check_claim_fails_with_the_claim_and_its_evidence():
     with pytest.raises(ClaimError, match=r"two is more than three.*Evidence: 2 vs 3"):
-        check("two is more than three", 2 > 3, evidence="2 vs 3")
+        check_claim("two is more than three", 2 > 3, evidence="2 vs 3")
     with pytest.raises(AssertionError):  # a ClaimError is an AssertionError, so pytest and nbval report it as one
-        check("false", False)
+        check_claim("false", False)
 
 
-def test_check_refuses_conditions_without_one_truth_value_and_empty_claims():
+def test_check_claim_refuses_conditions_without_one_truth_value_and_empty_claims():
     import torch
 
     with pytest.raises(TypeError, match="single truth value"):
-        check("all of them", torch.tensor([True, False]))
-    check("one element", torch.tensor([True]))
+        check_claim("all of them", torch.tensor([True, False]))
+    check_claim("one element", torch.tensor([True]))
     with pytest.raises(TypeError, match="non-empty sentence"):
-        check("  ", True)
+        check_claim("  ", True)
 
 
 def test_spread_mean_sample_sd_range_and_format():
