@@ -117,26 +117,38 @@ def _student_script(srcdir):
     return module
 
 
-def student_note(pagename: str, options: dict) -> str:
+NOTE_TEXT = {
+    "en": ("Notebooks", "Run this chapter yourself: ", " or ", "the full notebook, with worked solutions",
+           "the student notebook, exercises without solutions", "the student notebook on Binder"),
+    "zh": ("笔记本", "自己动手运行本章：", "，或", "完整笔记本（含习题解答）", "学生版笔记本（习题无解答，说明为中文）",
+           "在 Binder 上打开学生版笔记本"),
+}
+
+
+def student_note(pagename: str, options: dict, language: str = "en") -> str:
     """The HTML note put under a chapter's title: both notebooks for download, and the student one on Binder."""
+    title, lead, last, full, student, on_binder = NOTE_TEXT["zh" if language.startswith("zh") else "en"]
     name = pagename.rsplit("/", 1)[-1] + ".ipynb"
-    links = [f'<a href="../_sources/{pagename}.ipynb" download>the full notebook, with worked solutions</a>',
-             f'<a href="../{STUDENT_DIR}/{name}" download>the student notebook, exercises without solutions</a>']
+    links = [f'<a href="../_sources/{pagename}.ipynb" download>{full}</a>',
+             f'<a href="../{STUDENT_DIR}/{name}" download>{student}</a>']
     url = options.get("repository_url", "").rstrip("/")
     binder = options.get("launch_buttons", {}).get("binderhub_url", "").rstrip("/")
     if url.startswith("https://github.com/") and binder:
         branch = options.get("repository_branch", "main")
         repo = url[len("https://github.com/"):]
         links.append(f'<a href="{binder}/v2/gh/{repo}/{branch}?urlpath=lab/tree/{STUDENT_DIR}/{name}">'
-                     "the student notebook on Binder</a>")
-    return ('<div class="admonition note student-notebooks"><p class="admonition-title">Notebooks</p>'
-            f"<p>Run this chapter yourself: {', '.join(links[:-1])} or {links[-1]}.</p></div>")
+                     f"{on_binder}</a>")
+    separator, end = ("、", "。") if language.startswith("zh") else (", ", ".")
+    return (f'<div class="admonition note student-notebooks"><p class="admonition-title">{title}</p>'
+            f"<p>{lead}{separator.join(links[:-1])}{last}{links[-1]}{end}</p></div>")
 
 
 def _add_student_note(app, pagename, templatename, context, doctree):
     if not pagename.startswith("notebooks/") or "body" not in context:
         return
-    note = student_note(pagename, app.config.html_theme_options or {})
+    if not str(app.env.doc2path(pagename, base=False)).endswith(".ipynb"):
+        return  # a chapter page whose sections are notebooks (notebooks/NN_slug.md) has no notebook of its own
+    note = student_note(pagename, app.config.html_theme_options or {}, app.config.language or "en")
     body = context["body"]
     end = body.find("</h1>")
     context["body"] = body[: end + 5] + note + body[end + 5:] if end >= 0 else note + body
@@ -152,8 +164,17 @@ def write_student_notebooks(app, exception):
 
     logger = logging.getLogger(__name__)
     srcdir = Path(app.srcdir)
-    problems = _student_script(srcdir).write_student_versions(srcdir / "notebooks",
-                                                              Path(app.outdir) / STUDENT_DIR, quiet=True)
+    translate = None
+    if (app.config.language or "en").startswith("zh"):  # the Chinese edition offers Chinese student notebooks
+        import sys
+
+        sys.path.insert(0, str(srcdir))
+        from booktools.i18n import translate_notebook
+
+        def translate(nb, name):
+            return translate_notebook(nb, f"notebooks/{Path(name).stem}")
+    problems = _student_script(srcdir).write_student_versions(srcdir / "notebooks", Path(app.outdir) / STUDENT_DIR,
+                                                              quiet=True, translate=translate)
     for problem in problems:
         logger.warning(f"student notebook not written: {problem}")
 

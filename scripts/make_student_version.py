@@ -264,8 +264,13 @@ def student_notebook(nb: dict, name: str = "notebook", checks: dict[str, str] | 
     return student
 
 
-def write_student_versions(source: str | Path, target: str | Path, quiet: bool = False) -> list[str]:
-    """Write the student copy of every ``source/*.ipynb`` into ``target``; return the problems found."""
+def write_student_versions(source: str | Path, target: str | Path, quiet: bool = False,
+                           translate=None) -> list[str]:
+    """Write the student copy of every ``source/*.ipynb`` into ``target``; return the problems found.
+
+    ``translate(nb, name)``, if given, returns the student notebook with its prose in another language (the Chinese
+    edition passes ``booktools.i18n.translate_notebook``); code and exercise markup are left as they are.
+    """
     target_dir = Path(target)
     target_dir.mkdir(parents=True, exist_ok=True)
     checks = _default_checks()
@@ -274,6 +279,8 @@ def write_student_versions(source: str | Path, target: str | Path, quiet: bool =
         nb = json.loads(path.read_text(encoding="utf-8"))
         try:
             student = student_notebook(nb, path.name, checks)
+            if translate is not None:
+                student = translate(student, path.name)
         except MarkupError as error:
             problems.extend(error.problems)
             (target_dir / path.name).unlink(missing_ok=True)

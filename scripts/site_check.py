@@ -10,7 +10,10 @@ resolve), and reports per page:
 - code and output blocks wider than their column (the reader would have to scroll sideways);
 - broken internal links and anchors (the static check of ``scripts/check_site.py``);
 
-and, once, that the built-in search finds results for a known term. Exit status 1 on any problem.
+and, once per edition, that the built-in search finds results for a known term. When the Chinese edition is built
+into ``zh/`` (``make book-zh``), its pages are checked by the same rules, its search must find 注意力, and every
+page of both editions must carry a language switch whose link opens the same page in the other edition. Exit
+status 1 on any problem.
 
 Usage: python scripts/site_check.py _build/html [--browser /usr/bin/chromium] [--pages 'notebooks/*']
 """
@@ -42,6 +45,8 @@ LOCAL_HOSTS = ("127.0.0.1",)
 AXE_OPTIONS = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]},
                "rules": {"label-content-name-mismatch": {"enabled": True}}}
 SEARCH_TERMS = ("attention", "embedding")
+ZH_SEARCH_TERMS = ("注意力",)
+ZH = "zh/"
 WIDTH = 1280
 SKIP = ("_static/*", "genindex.html", "search.html", "_sources/*", "_images/*")
 
@@ -84,7 +89,7 @@ def pages_to_check(root: Path, patterns: list[str] | None) -> list[str]:
     pages = []
     for path in sorted(root.rglob("*.html")):
         rel = path.relative_to(root).as_posix()
-        if any(fnmatch.fnmatch(rel, pattern) for pattern in SKIP):
+        if any(fnmatch.fnmatch(rel.removeprefix(ZH), pattern) for pattern in SKIP):
             continue
         if patterns and not any(fnmatch.fnmatch(rel, pattern) for pattern in patterns):
             continue
@@ -112,10 +117,34 @@ def check_page(page, axe, base: str, rel: str, log: dict) -> dict:
             "wide": probe["wide"]}
 
 
-def check_search(page, base: str) -> dict[str, int]:
+def language_switch_problems(root: Path, pages: list[str]) -> list[str]:
+    """Every page of an edition links the same page of the other one, when both editions are built."""
+    if not (root / ZH / "index.html").exists():
+        return []
+    import re
+
+    problems = []
+    for rel in pages:
+        html = (root / rel).read_text(encoding="utf-8", errors="replace")
+        if "<h1" not in html:
+            continue
+        found = re.search(r'<p class="language-switch"><a href="([^"]+)"', html)
+        if not found:
+            problems.append(f"{rel}: no language switch")
+            continue
+        target = (root / rel).parent / found.group(1)
+        other = rel.removeprefix(ZH) if rel.startswith(ZH) else ZH + rel
+        if target.resolve() != (root / other).resolve():
+            problems.append(f"{rel}: the language switch leads to {found.group(1)}, not to {other}")
+        elif not target.exists():
+            problems.append(f"{rel}: the language switch leads to {other}, which was not built")
+    return problems
+
+
+def check_search(page, base: str, terms=SEARCH_TERMS, prefix: str = "") -> dict[str, int]:
     found = {}
-    for term in SEARCH_TERMS:
-        page.goto(f"{base}search.html?q={term}", wait_until="load")
+    for term in terms:
+        page.goto(f"{base}{prefix}search.html?q={term}", wait_until="load")
         try:
             page.wait_for_selector("#search-results li, ul.search li", timeout=15000)
         except Exception:  # noqa: BLE001 - no result appeared in time: report zero
@@ -143,6 +172,8 @@ def main(argv: list[str]) -> int:
     from playwright.sync_api import sync_playwright
 
     static_problems = check_site.check(root)
+    pages = pages_to_check(root, args.pages)
+    static_problems += language_switch_problems(root, pages)
     server, base = serve(root)
     log = {"failed": [], "console": []}
     reports = []
@@ -164,9 +195,11 @@ def main(argv: list[str]) -> int:
             page.on("console", lambda m: log["console"].append(m.text[:160]) if m.type == "error" else None)
             page.on("pageerror", lambda e: log["console"].append(str(e)[:160]))
             axe = Axe()
-            for rel in pages_to_check(root, args.pages):
+            for rel in pages:
                 reports.append(check_page(page, axe, base, rel, log))
             search = check_search(page, base)
+            if (root / ZH / "search.html").exists():
+                search.update(check_search(page, base, ZH_SEARCH_TERMS, ZH))
             browser.close()
     finally:
         server.shutdown()

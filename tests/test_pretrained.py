@@ -85,14 +85,39 @@ def test_save_then_load_round_trip(tmp_path):
         assert torch.equal(a, b), name
 
 
+#: How far a regenerated checkpoint may lie from the shipped one. Training is reproducible bit for bit only on one
+#: CPU code path: retrained on this project's machines the validation loss varied by 5e-4 nats/char across PyTorch's
+#: AVX-512, AVX2 and baseline paths (1.73445 to 1.73498), the weights by up to 9 % of their norm, and the two models
+#: still chose the same next character on 98 % of the validation text. The margins below are several times that.
+VAL_LOSS_TOLERANCE = 3e-3
+SAME_PREDICTION_SHARE = 0.95
+
+
 def test_the_script_regenerates_the_same_checkpoint(tmp_path, shipped):
-    """Re-run scripts/train_checkpoint.py (about 30 s of CPU time) and compare with the shipped files."""
+    """Re-run scripts/train_checkpoint.py (about 30 s of CPU time) and compare with the shipped files: the same
+    configuration and vocabulary, the same validation loss and the same predictions, within what CPUs change."""
     subprocess.run([sys.executable, str(ROOT / "scripts" / "train_checkpoint.py"), "--out", str(tmp_path),
                     "--quiet"], check=True, capture_output=True, cwd=ROOT)
-    model, _, info, _ = shipped
+    model, _, info, data = shipped
     fresh, _ = load_pretrained_gpt(tmp_path)
     fresh_info = checkpoint_info(tmp_path)
-    assert fresh_info["val_loss"] == pytest.approx(info["val_loss"], abs=1e-6)
-    largest = max((a - b).abs().max().item() for a, b in zip(model.state_dict().values(),
-                                                              fresh.state_dict().values(), strict=True))
-    assert largest < 1e-4, f"regenerated weights differ by up to {largest}"
+    assert fresh_info["config"].items() >= info["config"].items()  # newer options may be recorded too
+    assert fresh_info["vocab"] == info["vocab"]
+    assert fresh_info["val_loss"] == pytest.approx(info["val_loss"], abs=VAL_LOSS_TOLERANCE)
+    n_ctx = model.config.n_ctx
+    windows = data["val_ids"][: len(data["val_ids"]) // n_ctx * n_ctx].view(-1, n_ctx)
+    with torch.no_grad():
+        same = (model(windows)[0].argmax(-1) == fresh(windows)[0].argmax(-1)).float().mean().item()
+    assert same >= SAME_PREDICTION_SHARE, f"the regenerated model agrees on only {same:.1%} of next characters"
+
+
+def test_the_regeneration_check_can_tell_another_model_apart(shipped):
+    """The prediction check above is not vacuous: an untrained model of the same shape fails it by far."""
+    model, _, _, data = shipped
+    torch.manual_seed(1)
+    other = GPT(model.config).eval()
+    n_ctx = model.config.n_ctx
+    windows = data["val_ids"][: 40 * n_ctx].view(-1, n_ctx)
+    with torch.no_grad():
+        same = (model(windows)[0].argmax(-1) == other(windows)[0].argmax(-1)).float().mean().item()
+    assert same < SAME_PREDICTION_SHARE / 2

@@ -1,0 +1,73 @@
+"""The two editions of the site, English and Chinese (中文版), built from the same sources.
+
+- Every page gets a language switch under its title (and ``<link rel="alternate" hreflang>`` in its head) that
+  opens the same page in the other edition. The Chinese site lives in ``zh/`` inside the English one
+  (``make book-zh`` builds it there), so the links are relative and work offline and on any host.
+- In the Chinese build the alt text of figures in notebook outputs, which Sphinx does not extract as messages, is
+  translated from the page's catalogue (context ``alt text``; see ``booktools/i18n.py``), and the few English
+  strings of ``book_site`` (the note offering the notebooks) are given in Chinese.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from docutils import nodes
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+ZH_DIR = "zh"
+LABELS = {"en": ("中文版", "zh-CN", "本页的中文版"), "zh": ("English", "en", "This page in English")}
+
+
+def is_chinese(app) -> bool:
+    return (app.config.language or "en").lower().startswith("zh")
+
+
+def other_edition(pagename: str, chinese: bool) -> str:
+    """The relative URL of ``pagename`` in the other edition (the Chinese site sits in ``zh/`` of the English)."""
+    up = "../" * pagename.count("/")
+    return f"{up}../{pagename}.html" if chinese else f"{up}{ZH_DIR}/{pagename}.html"
+
+
+def switch_html(pagename: str, chinese: bool) -> str:
+    text, lang, title = LABELS["zh" if chinese else "en"]
+    href = other_edition(pagename, chinese)
+    return (f'<p class="language-switch"><a href="{href}" hreflang="{lang}" lang="{lang}" title="{title}">'
+            f'<span aria-hidden="true">🌐 </span>{text}</a></p>')
+
+
+def _add_switch(app, pagename, templatename, context, doctree):
+    if "body" not in context or doctree is None:
+        return
+    chinese = is_chinese(app)
+    href = other_edition(pagename, chinese)
+    lang = "en" if chinese else "zh-CN"
+    context["metatags"] = context.get("metatags", "") + f'\n<link rel="alternate" hreflang="{lang}" href="{href}">'
+    body = context["body"]
+    end = body.find("</h1>")
+    if end >= 0:
+        context["body"] = body[: end + 5] + switch_html(pagename, chinese) + body[end + 5:]
+
+
+def _translate_alt_text(app, doctree, docname):
+    if not is_chinese(app):
+        return
+    from booktools.i18n import ALT_CONTEXT, catalogue_dir, translations
+
+    table = translations(catalogue_dir() / f"{docname}.po", ALT_CONTEXT)
+    if not table:
+        return
+    for image in doctree.findall(nodes.image):
+        alt = image.get("alt", "").strip()
+        if alt in table:
+            image["alt"] = table[alt]
+
+
+def setup(app):
+    app.connect("doctree-resolved", _translate_alt_text)
+    app.connect("html-page-context", _add_switch, priority=920)  # after book_site's note (910): the switch on top
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

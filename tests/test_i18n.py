@@ -1,0 +1,133 @@
+"""The Chinese edition's catalogues: new English is untranslated, changed English is fuzzy, never silently stale."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from babel.messages import pofile
+from babel.messages.catalog import Catalog
+
+from booktools import i18n
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_pot(pot_dir: Path, docname: str, messages: list[str]) -> None:
+    catalogue = Catalog()
+    for message in messages:
+        catalogue.add(message)
+    path = pot_dir / f"{docname}.pot"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as handle:
+        pofile.write_po(handle, catalogue)
+
+
+def translate_all(locales: Path, docname: str, table: dict[str, str]) -> None:
+    path = locales / i18n.LANGUAGE / "LC_MESSAGES" / f"{docname}.po"
+    catalogue = i18n.read_catalogue(path)
+    for message in catalogue:
+        if message.id in table:
+            message.string = table[message.id]
+            message.flags.discard("fuzzy")
+    i18n.write_catalogue(catalogue, path)
+
+
+@pytest.fixture
+def book(tmp_path):
+    root, pot_dir, locales = tmp_path / "root", tmp_path / "pot", tmp_path / "locales"
+    (root / "notebooks").mkdir(parents=True)
+    nb = {"cells": [{"cell_type": "code", "metadata": {"mystnb": {"image": {"alt": "A line chart of loss"}}},
+                     "source": "plot()", "outputs": []}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    (root / "notebooks" / "x.ipynb").write_text(json.dumps(nb))
+    write_pot(pot_dir, "notebooks/x", ["Attention weighs the values.", "The loss falls with every step."])
+    write_pot(pot_dir, "book/api/utils", ["Seeds every generator."])  # the reference is not translated
+    return root, pot_dir, locales
+
+
+def test_update_creates_empty_catalogues_and_the_check_reports_the_share(book):
+    root, pot_dir, locales = book
+    report = i18n.update(pot_dir, locales, root)
+    assert list(report) == ["notebooks/x"]  # book/api stays English
+    assert report["notebooks/x"] == {"messages": 3, "new": 3, "fuzzy": 0}  # two paragraphs and one alt text
+    ok, text = i18n.check(pot_dir, locales, 0.95, root)
+    assert not ok and "0.0% of the prose translated" in text
+    translate_all(locales, "notebooks/x", {"Attention weighs the values.": "注意力为值加权。",
+                                           "The loss falls with every step.": "损失随每一步下降。",
+                                           "A line chart of loss": "损失的折线图"})
+    ok, text = i18n.check(pot_dir, locales, 0.95, root)
+    assert ok, text
+    assert "100.0% of the prose translated" in text
+
+
+def test_changed_english_becomes_fuzzy_and_fails_the_check_until_reviewed(book):
+    root, pot_dir, locales = book
+    i18n.update(pot_dir, locales, root)
+    translate_all(locales, "notebooks/x", {"Attention weighs the values.": "注意力为值加权。",
+                                           "The loss falls with every step.": "损失随每一步下降。",
+                                           "A line chart of loss": "损失的折线图"})
+    write_pot(pot_dir, "notebooks/x", ["Attention weighs the values.", "The loss falls with almost every step."])
+    ok, text = i18n.check(pot_dir, locales, 0.5, root)  # not yet updated: the catalogue is out of step
+    assert not ok and "not in the catalogue" in text and "no longer exists" in text
+    i18n.update(pot_dir, locales, root)
+    catalogue = i18n.read_catalogue(locales / i18n.LANGUAGE / "LC_MESSAGES" / "notebooks/x.po")
+    changed = catalogue.get("The loss falls with almost every step.")
+    assert changed.fuzzy and changed.string == "损失随每一步下降。"  # kept for the translator, but flagged
+    text = (locales / i18n.LANGUAGE / "LC_MESSAGES" / "notebooks/x.po").read_text(encoding="utf-8")
+    assert '#| msgid "The loss falls with every step."' in text  # the old English, shown to the translator
+    assert catalogue.get("The loss falls with every step.") is None  # the old English is gone
+    ok, text = i18n.check(pot_dir, locales, 0.5, root)
+    assert not ok and "1 fuzzy" in text
+    # a fuzzy translation is never used: the notebook translation skips it
+    assert "The loss falls with almost every step." not in i18n.translations(
+        locales / i18n.LANGUAGE / "LC_MESSAGES" / "notebooks/x.po")
+
+
+def test_words_counts_english_prose_only():
+    assert i18n.words("A {term}`neural network` has $n$ layers.") == 4  # "A", "has", "layers" and the role
+    assert i18n.words("$$x^2$$") == 0
+
+
+def test_translate_markdown_matches_across_line_breaks_and_longest_first():
+    source = "## Attention\n\nAttention weighs\nthe values.\n\n- Attention\n"
+    table = {"Attention": "注意力", "Attention weighs the values.": "注意力为值加权。"}
+    out, n = i18n.translate_markdown(source, table)
+    assert out == "## 注意力\n\n注意力为值加权。\n\n- Attention\n" and n == 2  # each message once, longest first
+
+
+def test_translate_notebook_changes_prose_and_alt_text_not_code(tmp_path):
+    locales = tmp_path / "locales"
+    catalogue = i18n._new_catalogue()
+    catalogue.add("Run it.", string="运行它。")
+    catalogue.add("A line chart", string="一张折线图", context=i18n.ALT_CONTEXT)
+    catalogue.add("Unsure.", string="不确定。", flags=["fuzzy"])
+    i18n.write_catalogue(catalogue, locales / i18n.LANGUAGE / "LC_MESSAGES" / "notebooks" / "x.po")
+    nb = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": ["Run it. Unsure."]},
+                    {"cell_type": "code", "metadata": {"mystnb": {"image": {"alt": "A line chart"}}},
+                     "source": "print('Run it.')", "outputs": []}]}
+    out = i18n.translate_notebook(nb, "notebooks/x", locales)
+    assert out["cells"][0]["source"] == "运行它。 Unsure."  # the fuzzy entry is not used
+    assert out["cells"][1]["source"] == "print('Run it.')"
+    assert out["cells"][1]["metadata"]["mystnb"]["image"]["alt"] == "一张折线图"
+    assert nb["cells"][0]["source"] == ["Run it. Unsure."]  # the English notebook is untouched
+
+
+def test_the_chinese_configuration_differs_only_where_it_must():
+    config = i18n.zh_config()
+    english = i18n.zh_config.__globals__["ROOT"] / "_config.yml"
+    assert english.exists()
+    settings = config["sphinx"]["config"]
+    assert settings["language"] == "zh_CN" and settings["gettext_compact"] is False
+    assert all(Path(path).is_absolute() for path in config["sphinx"]["local_extensions"].values())
+    assert config["title"] == i18n.ZH_TITLE
+
+
+def test_the_language_switch_links_the_same_page_in_the_other_edition():
+    sys.path.insert(0, str(ROOT / "_ext"))
+    import book_i18n
+
+    assert book_i18n.other_edition("notebooks/10_rlhf", chinese=False) == "../zh/notebooks/10_rlhf.html"
+    assert book_i18n.other_edition("notebooks/10_rlhf", chinese=True) == "../../notebooks/10_rlhf.html"
+    assert book_i18n.other_edition("index", chinese=False) == "zh/index.html"
+    assert book_i18n.other_edition("index", chinese=True) == "../index.html"
+    assert 'hreflang="zh-CN"' in book_i18n.switch_html("index", chinese=False)
