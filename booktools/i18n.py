@@ -16,6 +16,8 @@ is translated.
     python -m booktools.i18n extract    # English messages -> _build/gettext/*.pot (a Sphinx build, ~30 s)
     python -m booktools.i18n update     # merge them into locales/zh_CN (new: empty; changed: fuzzy)
     python -m booktools.i18n check      # the share translated, and no fuzzy, obsolete or missing entry
+    python -m booktools.i18n todo notebooks/10_rlhf todo.json    # what is left to translate, as JSON
+    python -m booktools.i18n apply notebooks/10_rlhf done.json   # put translations in (markup checked)
     python -m booktools.i18n build      # the Chinese site into _build/html/zh (make book-zh)
 
 The generated reference pages (``book/api``) stay English in both editions: they are the package's docstrings.
@@ -176,6 +178,7 @@ class Status:
     obsolete: int = 0
     missing: int = 0
     stale: int = 0
+    broken: int = 0
 
     @property
     def problems(self) -> list[str]:
@@ -188,6 +191,8 @@ class Status:
             found.append(f"{self.missing} English messages not in the catalogue (run: make translations)")
         if self.stale:
             found.append(f"{self.stale} translations of English that no longer exists (run: make translations)")
+        if self.broken:
+            found.append(f"{self.broken} translations that break a role, maths or code")
         return found
 
 
@@ -213,6 +218,7 @@ def status(pot_dir: Path = POT_DIR, locales: Path = LOCALES, root: Path = ROOT) 
                 s.fuzzy += 1
             elif message is not None and message.string:
                 s.translated_words += n
+                s.broken += bool(markup_problems(key[0], message.string))
         result.append(s)
     return result
 
@@ -233,6 +239,77 @@ def check(pot_dir: Path = POT_DIR, locales: Path = LOCALES, threshold: float = T
     lines.append(f"Chinese edition: {share:.1%} of the prose translated ({done:,} of {total:,} English words; "
                  f"threshold {threshold:.0%}); {sum(bool(s.problems) for s in statuses)} pages with problems")
     return ok, "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------- translating
+
+ROLE = re.compile(r"\{([a-z:]+)\}`([^`]*)`")
+MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]+\$", re.DOTALL)
+CODE = re.compile(r"(?<!`)`[^`{}]+`(?!`)")
+
+
+def _role_targets(text: str) -> list[str]:
+    """The roles of a message as ``role:target``: what a translation must keep (its visible text may change)."""
+    found = []
+    for role, content in ROLE.findall(text):
+        target = re.search(r"<([^<>]+)>\s*$", content)
+        kept = target.group(1) if target and role not in ("cite", "cite:t", "cite:p") else content
+        found.append(f"{role}:{kept.strip()}")
+    return sorted(found)
+
+
+def markup_problems(english: str, chinese: str) -> list[str]:
+    """What a translation broke: a role or its target, inline maths or inline code that must stay as it is."""
+    problems = []
+    if _role_targets(english) != _role_targets(chinese):
+        problems.append(f"roles differ: {_role_targets(english)} vs {_role_targets(chinese)}")
+    if sorted(MATH.findall(english)) != sorted(MATH.findall(chinese)):
+        problems.append("inline maths differs")
+    if sorted(CODE.findall(ROLE.sub("", english))) != sorted(CODE.findall(ROLE.sub("", chinese))):
+        problems.append("inline code differs")
+    return problems
+
+
+def todo(docname: str, locales: Path = LOCALES) -> dict[str, str]:
+    """The messages of a page still to translate (empty or fuzzy), English -> current Chinese (``""`` if none).
+
+    Alt texts carry the prefix ``[alt text] `` so that one JSON file holds both kinds.
+    """
+    path = locales / LANGUAGE / "LC_MESSAGES" / f"{docname}.po"
+    out = {}
+    for m in read_catalogue(path):
+        if m.id and (not m.string or m.fuzzy):
+            key = f"[{ALT_CONTEXT}] {m.id}" if m.context == ALT_CONTEXT else m.id
+            out[key] = m.string or ""
+    return out
+
+
+def apply(docname: str, table: dict[str, str], locales: Path = LOCALES) -> list[str]:
+    """Put translations (English -> Chinese, as :func:`todo` gives them) into a page's catalogue.
+
+    An entry whose translation breaks a role, inline maths or inline code is refused and reported; an English
+    message that the catalogue does not have is reported too. A translated entry loses its fuzzy flag.
+    """
+    path = locales / LANGUAGE / "LC_MESSAGES" / f"{docname}.po"
+    catalogue = read_catalogue(path)
+    problems = []
+    for key, chinese in table.items():
+        context, english = (ALT_CONTEXT, key[len(ALT_CONTEXT) + 3:]) if key.startswith(f"[{ALT_CONTEXT}] ") \
+            else (None, key)
+        message = catalogue.get(english, context=context)
+        if message is None:
+            problems.append(f"not in {docname}: {english[:70]!r}")
+            continue
+        if not chinese.strip():
+            continue
+        broken = markup_problems(english, chinese)
+        if broken:
+            problems.append(f"{english[:60]!r}: {'; '.join(broken)}")
+            continue
+        message.string = chinese
+        message.flags.discard("fuzzy")
+    write_catalogue(catalogue, path)
+    return problems
 
 
 # ---------------------------------------------------------------------------------------------- notebooks
@@ -340,7 +417,9 @@ def build(root: Path = ROOT, out: Path = ZH_OUT, strict: bool = False) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The Chinese edition's catalogues and build.")
-    parser.add_argument("command", choices=("extract", "update", "check", "build"))
+    parser.add_argument("command", choices=("extract", "update", "check", "build", "todo", "apply"))
+    parser.add_argument("docname", nargs="?", help="todo/apply: the page, e.g. notebooks/10_rlhf")
+    parser.add_argument("json", nargs="?", type=Path, help="todo: where to write; apply: what to read")
     parser.add_argument("--strict", action="store_true", help="build: -W -n --keep-going")
     parser.add_argument("--threshold", type=float, default=THRESHOLD)
     args = parser.parse_args(argv)
@@ -354,6 +433,15 @@ def main(argv: list[str] | None = None) -> int:
         ok, report = check(threshold=args.threshold)
         print(report)
         return 0 if ok else 1
+    elif args.command == "todo":
+        table = todo(args.docname)
+        args.json.write_text(json.dumps(table, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        print(f"{len(table)} messages of {args.docname} to translate: {args.json}")
+    elif args.command == "apply":
+        problems = apply(args.docname, json.loads(args.json.read_text(encoding="utf-8")))
+        for problem in problems:
+            print("REFUSED", problem)
+        return 1 if problems else 0
     else:
         return build(strict=args.strict)
     return 0

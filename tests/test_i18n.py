@@ -131,3 +131,29 @@ def test_the_language_switch_links_the_same_page_in_the_other_edition():
     assert book_i18n.other_edition("index", chinese=False) == "zh/index.html"
     assert book_i18n.other_edition("index", chinese=True) == "../index.html"
     assert 'hreflang="zh-CN"' in book_i18n.switch_html("index", chinese=False)
+
+
+def test_markup_problems_catch_broken_roles_maths_and_code():
+    english = "The {term}`loss <loss function>` of {py:func}`~llmbook.training.train` is $L$; call `train()`."
+    good = "{py:func}`~llmbook.training.train` 的{term}`损失 <loss function>`是 $L$；调用 `train()`。"
+    assert i18n.markup_problems(english, good) == []
+    assert i18n.markup_problems(english, good.replace("<loss function>", "<loss>"))  # the target changed
+    assert i18n.markup_problems(english, good.replace("$L$", "L"))
+    assert i18n.markup_problems(english, good.replace("`train()`", "train()"))
+    assert i18n.markup_problems("See {cite}`a2020,b2021`.", "见 {cite}`a2020`。")
+
+
+def test_todo_and_apply_round_trip_and_refuse_broken_markup(book):
+    root, pot_dir, locales = book
+    i18n.update(pot_dir, locales, root)
+    table = i18n.todo("notebooks/x", locales)
+    assert set(table) == {"Attention weighs the values.", "The loss falls with every step.",
+                          "[alt text] A line chart of loss"}
+    problems = i18n.apply("notebooks/x", {"Attention weighs the values.": "注意力为值加权。",
+                                          "[alt text] A line chart of loss": "损失的折线图",
+                                          "The loss falls with every step.": "",  # left for later
+                                          "Not in the page.": "不存在。"}, locales)
+    assert problems == ["not in notebooks/x: 'Not in the page.'"]
+    assert set(i18n.todo("notebooks/x", locales)) == {"The loss falls with every step."}
+    bad = i18n.apply("notebooks/x", {"The loss falls with every step.": "损失 $x$ 下降。"}, locales)
+    assert bad and "maths" in bad[0]
