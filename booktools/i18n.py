@@ -449,3 +449,36 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# ---------------------------------------------------------------------------------------------- terminology
+
+#: Renderings the edition does not use, with the term it uses instead (d2l-zh's choices and the glossary's).
+AVOID = {"令牌": "词元", "标记化": "词元化", "奖励投机": "奖励黑客", "掩码语言模型": "掩蔽语言模型",
+         "层归一化": "层规范化", "层标准化": "层规范化"}
+
+
+def glossary_terms(path: Path = ROOT / "book" / "glossary.md") -> dict[str, str]:
+    """English term -> its Chinese equivalent, read from the glossary (the edition's term base)."""
+    text = path.read_text(encoding="utf-8")
+    terms = {}
+    for term, definition in re.findall(r"^([^\s:%#`][^\n]*)\n  (\S[^\n]*)", text, re.MULTILINE):
+        chinese = re.match(r"([^.(（,，]+)", definition)
+        if chinese and re.search(r"[\u4e00-\u9fff]", chinese.group(1)):
+            terms[term.strip().lower()] = chinese.group(1).strip()
+    return terms
+
+
+def terminology_problems(english: str, chinese: str, terms: dict[str, str]) -> list[str]:
+    """A translation must use the glossary's Chinese for every {term} it links, and no rendering in AVOID."""
+    problems = []
+    for role, content in ROLE.findall(english):
+        if role != "term":
+            continue
+        target = re.search(r"<([^<>]+)>\s*$", content)
+        key = (target.group(1) if target else content).strip().lower()
+        wanted = terms.get(key)
+        if wanted and wanted not in chinese:
+            problems.append(f"{{term}}`{key}` should read {wanted}")
+    problems += [f"{word} should be {better}" for word, better in AVOID.items() if word in chinese]
+    return problems

@@ -157,3 +157,26 @@ def test_todo_and_apply_round_trip_and_refuse_broken_markup(book):
     assert set(i18n.todo("notebooks/x", locales)) == {"The loss falls with every step."}
     bad = i18n.apply("notebooks/x", {"The loss falls with every step.": "损失 $x$ 下降。"}, locales)
     assert bad and "maths" in bad[0]
+
+
+def test_the_glossary_is_the_term_base():
+    terms = i18n.glossary_terms()
+    assert terms["neural network"] == "神经网络" and terms["large language model"] == "大语言模型"
+    assert len(terms) >= 50
+    english = "A {term}`neural network <neural network>` predicts the next {term}`token`."
+    assert i18n.terminology_problems(english, "{term}`神经网络 <neural network>`预测下一个{term}`词元 <token>`。",
+                                     terms) == []
+    assert i18n.terminology_problems(english, "{term}`神经网络 <neural network>`预测下一个{term}`令牌 <token>`。",
+                                     terms)
+
+
+def test_every_translation_in_the_catalogues_follows_the_term_base_and_keeps_its_markup():
+    terms = i18n.glossary_terms()
+    problems = []
+    for path in sorted((ROOT / "locales").rglob("*.po")):
+        for message in i18n.read_catalogue(path):
+            if message.id and message.string and not message.fuzzy:
+                found = i18n.terminology_problems(message.id, message.string, terms)
+                found += i18n.markup_problems(message.id, message.string)
+                problems += [f"{path.name}: {message.id[:50]!r}: {p}" for p in found]
+    assert not problems, "\n".join(problems[:20])
