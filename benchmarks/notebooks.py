@@ -19,17 +19,20 @@ Usage, from the repository root (``make speed`` runs the first form):
     NOTEBOOKS="notebooks/01_what_is_a_large_model.ipynb" .venv/bin/python benchmarks/notebooks.py --repeat 3
 
 With ``--repeat N`` the table shows the median wall and CPU time and the largest peak memory of the N runs.
-It prints a table and, last, one JSON object. The exit status is 1 if a notebook fails to execute.
+It prints a table and, last, one JSON object, which it stores in ``benchmarks/results/notebooks.json``
+(booktools/benchmarking.py: with the date, the machine and the targets). Rows of notebooks not run this time are
+kept from the stored file if it was measured on the same kind of machine (CPU model, vector extensions, cores), so
+``make speed NOTEBOOKS=...`` re-measures some chapters; each row keeps its own date and load. The exit status is 1
+if a notebook fails to execute or misses its budget (``--target-scale`` tightens the budget, ``--results`` names
+another folder, ``--provisional`` marks a measurement taken on a busy machine).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import multiprocessing
 import os
-import platform
 import re
 import shutil
 import signal
@@ -46,6 +49,10 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # booktools lives beside llmbook
+
+from booktools.benchmarking import Run, Target, add_arguments, machine  # noqa: E402
+
 BUDGET_SECONDS, BUDGET_MB, BUDGET_BOOK_SECONDS = 60.0, 1500.0, 11 * 60.0
 SAMPLE_EVERY = 0.1
 # The environment of the Makefile: one thread, a fixed hash seed, nothing downloaded.
@@ -201,14 +208,16 @@ def main() -> int:
     mode.add_argument("--busy-only", action="store_true", help="skip the runs on the idle machine")
     parser.add_argument("--repeat", type=int, default=1, help="runs per notebook and condition (default 1)")
     parser.add_argument("--timeout", type=int, default=900, help="seconds allowed per cell (default 900)")
+    add_arguments(parser)
     args = parser.parse_args()
+    run_record = Run("notebooks", args)
     _handle_sigterm()
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     paths = notebook_paths(args.notebooks)
     os.environ.update(ENVIRONMENT)
     conditions = [c for c in ("idle", "busy") if not (c == "idle" and args.busy_only or c == "busy" and args.idle_only)]
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    load = run_record.load
     print(f"{len(paths)} notebook(s), conditions: {', '.join(conditions)}, {args.repeat} run(s) each; "
           f"{os.cpu_count()} CPUs, load average before start {fmt(load, '.2f')}", flush=True)
 
@@ -237,26 +246,70 @@ def main() -> int:
         row = {"idle_s": None if idle is None else round(idle["seconds"], 1),
                "busy_s": None if busy is None else round(busy["seconds"], 1),
                "cpu_s": round(max(run["cpu_seconds"] for run in runs), 1), "peak_mb": round(peak),
-               "within_budget": within, "error": next((run["error"] for run in runs if run["error"]), None)}
+               "within_budget": within, "error": next((run["error"] for run in runs if run["error"]), None),
+               "date": run_record.date, "load_average_before": load, "provisional": args.provisional,
+               "repeat": args.repeat}
         rows[name] = row
         print(f"{name:36s} {fmt(row['idle_s'], '7.1f'):>7s} {fmt(row['busy_s'], '7.1f'):>7s} "
               f"{row['cpu_s']:6.1f} {row['peak_mb']:8d}  {'yes' if within else 'NO'}"
               + ("  (failed)" if failed else ""))
-    totals = {c: round(sum(entry[c]["seconds"] for entry in results.values()), 1) for c in conditions}
+    measured = dict(rows)
+    rows = merged_rows(run_record.results_dir(), rows)
+    totals = book_totals(rows)
     print("-" * len(header))
-    print("total: " + ", ".join(f"{c} {s:.1f} s" for c, s in totals.items())
-          + f" (book budget {BUDGET_BOOK_SECONDS:.0f} s)")
-    all_ok = all(row["within_budget"] for row in rows.values()) and all(
-        s <= BUDGET_BOOK_SECONDS for s in totals.values())
-    print(json.dumps({
-        "date": datetime.date.today().isoformat(),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "load_average_before": None if load is None else round(load, 2)},
-        "threads": int(ENVIRONMENT["OMP_NUM_THREADS"]), "repeat": args.repeat,
-        "budget": {"seconds": BUDGET_SECONDS, "peak_mb": BUDGET_MB, "book_seconds": BUDGET_BOOK_SECONDS},
-        "notebooks": rows, "total_seconds": totals, "all_within_budget": all_ok,
-    }))
-    return 1 if any(row["error"] for row in rows.values()) else 0
+    print("this run: " + ", ".join(f"{c} {sum(entry[c]['seconds'] for entry in results.values()):.1f} s"
+                                   for c in conditions)
+          + (f"; whole book (stored rows): {', '.join(f'{c} {s:.1f} s' for c, s in totals.items())}" if totals
+             else "") + f" (book budget {BUDGET_BOOK_SECONDS:.0f} s)")
+    targets = []
+    for name, row in measured.items():
+        worst = max(v for v in (row["idle_s"], row["busy_s"]) if v is not None)
+        targets += [Target(f"{name}: runs without an error (1 = yes)", float(row["error"] is None), "==", 1.0),
+                    Target(f"{name}: seconds (the slower condition)", worst, "<=", BUDGET_SECONDS),
+                    Target(f"{name}: peak MB", row["peak_mb"], "<=", BUDGET_MB)]
+    targets += [Target(f"whole book, {condition}: seconds", seconds, "<=", BUDGET_BOOK_SECONDS)
+                for condition, seconds in totals.items()]
+    for row in rows.values():  # a row's verdict at this run's target scale
+        row["within_budget"] = (row["error"] is None and row["peak_mb"] <= BUDGET_MB * run_record.scale and all(
+            v is None or v <= BUDGET_SECONDS * run_record.scale for v in (row["idle_s"], row["busy_s"])))
+    result = {"threads": int(ENVIRONMENT["OMP_NUM_THREADS"]), "repeat": args.repeat,
+              "budget": {"seconds": BUDGET_SECONDS, "peak_mb": BUDGET_MB, "book_seconds": BUDGET_BOOK_SECONDS},
+              "notebooks": rows, "total_seconds": totals,
+              "all_within_budget": all(row["within_budget"] for row in rows.values()) and all(
+                  s <= BUDGET_BOOK_SECONDS * run_record.scale for s in totals.values())}
+    return run_record.finish(result, targets)
+
+
+def merged_rows(folder: Path | None, rows: dict) -> dict:
+    """This run's rows, with the stored rows of other notebooks kept if they come from the same kind of machine."""
+    stored_path = None if folder is None else folder / "notebooks.json"
+    if stored_path is None or not stored_path.exists():
+        return rows
+    stored = json.loads(stored_path.read_text(encoding="utf-8"))
+    keys = ("cpu_model", "vector_extensions", "cores")
+    here, there = machine(), stored.get("machine", {})
+    if any(here.get(key) != there.get(key) for key in keys):
+        print(f"the stored {stored_path.name} comes from another machine; its rows are replaced, not merged")
+        return rows
+    existing = {path.name for path in (ROOT / "notebooks").glob("*.ipynb")}
+    kept = {name: row for name, row in stored.get("results", {}).get("notebooks", {}).items()
+            if name in existing and name not in rows}
+    if kept:
+        print(f"kept the stored rows of {len(kept)} notebook(s) not run this time")
+    return dict(sorted({**kept, **rows}.items()))
+
+
+def book_totals(rows: dict) -> dict[str, float]:
+    """Seconds of the whole book per condition, when every notebook of notebooks/ has a row with that condition."""
+    every = {path.name for path in (ROOT / "notebooks").glob("*.ipynb")}
+    if not every or not every <= set(rows):
+        return {}
+    totals = {}
+    for condition in ("idle", "busy"):
+        values = [rows[name][f"{condition}_s"] for name in every]
+        if all(v is not None for v in values):
+            totals[condition] = round(sum(values), 1)
+    return totals
 
 
 if __name__ == "__main__":

@@ -5,4 +5,8 @@
   share compared exactly.
 - :mod:`booktools.cpu_paths`: the environment variables that move PyTorch, MKL, oneDNN and OpenBLAS to another
   CPU code path, so that one machine can show what another CPU would compute.
+- :mod:`booktools.benchmarking`: what the scripts in ``benchmarks/`` share: stated targets (a miss exits 1), the
+  machine a measurement ran on, and the JSON result stored in ``benchmarks/results/``.
+- :mod:`booktools.performance`: renders the README's performance section and the instructor guide's timings from
+  those stored results (``--check`` reports a stale one).
 """

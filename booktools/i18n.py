@@ -89,6 +89,8 @@ def read_catalogue(path: Path):
 def write_catalogue(catalogue, path: Path) -> None:
     pofile, _ = _babel()
     path.parent.mkdir(parents=True, exist_ok=True)
+    for message in catalogue:  # babel guesses flags such as python-brace-format from {term}: keep only fuzzy
+        message.flags = {flag for flag in message.flags if flag == "fuzzy"}
     with path.open("wb") as handle:
         pofile.write_po(handle, catalogue, width=0, sort_output=False, include_previous=True, omit_header=False,
                         ignore_obsolete=False, no_location=True)
@@ -145,8 +147,6 @@ def update(pot_dir: Path = POT_DIR, locales: Path = LOCALES, root: Path = ROOT) 
         catalogue.update(template, no_fuzzy_matching=False, update_header_comment=False)
         catalogue.obsolete.clear()
         catalogue.fuzzy = False  # the header is ours, not a translation to review
-        for message in catalogue:
-            message.flags = {flag for flag in message.flags if flag == "fuzzy"}
         new = sum(1 for m in catalogue if m.id and (m.id, m.context) not in before)
         report[name] = {"messages": sum(1 for m in catalogue if m.id), "new": new,
                         "fuzzy": sum(1 for m in catalogue if m.id and m.fuzzy)}

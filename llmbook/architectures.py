@@ -9,7 +9,8 @@ adds what the other two kinds of language model need:
 - :class:`CrossAttention`, :class:`DecoderBlock` and :class:`EncoderDecoder`: a decoder that reads an encoder's
   output through cross-attention (the original Transformer's kind, and T5's and BART's);
 - :func:`train_on_batches`: one training loop for all three, so that comparisons are fair;
-- :class:`MixtureOfExperts`: a sparsely gated feed-forward layer in which each token uses only a few experts;
+- :class:`MixtureOfExperts`: a sparsely gated feed-forward layer in which each token uses only a few experts,
+  with the kept gates used as they are (Switch-style) or renormalised to sum to 1 (Shazeer et al., GShard);
 - :data:`BERT_SIZES`, :data:`GPT2_SIZES`, :func:`bert_params`, :func:`gpt2_params`: published sizes and their
   parameter counts by formula (checked against Hugging Face ``transformers`` in ``tests/test_hf_export.py``).
 
@@ -388,28 +389,43 @@ def train_on_batches(model: nn.Module, next_batch: Callable[[], tuple], *, steps
 
 
 class MixtureOfExperts(nn.Module):
-    """A sparsely gated mixture-of-experts feed-forward layer (Shazeer et al. 2017; Switch Transformer routing).
+    """A sparsely gated mixture-of-experts feed-forward layer (Shazeer et al. 2017; Fedus et al. 2022).
 
     ``n_experts`` feed-forward networks (chapter 5's :class:`llmbook.transformer.FeedForward`) and a router, a
-    linear map from d_model to one score per expert. A softmax turns the scores into routing probabilities; each
-    token is sent to its ``top_k`` most probable experts, and their outputs are added, each weighted by its
-    probability (as in the Switch Transformer, so that the router gets a gradient even with ``top_k=1``). So the
-    layer holds ``n_experts`` times the feed-forward parameters, but each token uses only ``top_k`` experts' worth.
-    ``forward`` maps (B, T, d_model) to (B, T, d_model) and stores in ``last_counts`` how many tokens each expert
-    received.
+    linear map from d_model to one score per expert. A softmax over all the scores gives each expert a routing
+    probability; each token is sent to its ``top_k`` most probable experts, and their outputs are added, each
+    multiplied by a *gate*. Two published variants differ in the gates:
+
+    - ``renormalise=False`` (the default): the gates are the kept routing probabilities themselves. With
+      ``top_k=1`` this is the Switch Transformer's routing (Fedus et al. 2022): the one gate, below 1, scales
+      the expert's output and gives the router its gradient. With ``top_k > 1`` the kept gates sum to less than
+      1 (down to ``top_k / n_experts`` for a router that spreads its probability evenly), so the layer's output
+      shrinks by that factor.
+    - ``renormalise=True``: the kept gates are divided by their sum, so that they add up to 1. This is a
+      softmax over the ``top_k`` chosen scores only, the gating of Shazeer et al. (2017, without its noise)
+      and of GShard's top-2 routing (Lepikhin et al. 2021). With ``top_k=1`` the gate is always 1, so the
+      router gets no gradient from the layer's output.
+
+    So the layer holds ``n_experts`` times the feed-forward parameters, but each token uses only ``top_k``
+    experts' worth. ``forward`` maps (B, T, d_model) to (B, T, d_model) and stores in ``last_counts`` how many
+    tokens each expert received and in ``last_gates`` the gates (B * T, top_k) it used. No load-balancing loss.
     """
 
-    def __init__(self, d_model: int, n_experts: int, top_k: int = 1, d_ff: int | None = None):
+    def __init__(self, d_model: int, n_experts: int, top_k: int = 1, d_ff: int | None = None,
+                 renormalise: bool = False):
         super().__init__()
         check_int("d_model", d_model, minimum=1)
         check_int("n_experts", n_experts, minimum=1)
         check_int("top_k", top_k, minimum=1)
         if top_k > n_experts:
             raise ValueError(f"top_k must be at most n_experts={n_experts}, got {top_k}")
-        self.d_model, self.n_experts, self.top_k = d_model, n_experts, top_k
+        if not isinstance(renormalise, bool):
+            raise TypeError(f"renormalise must be True or False, got {renormalise!r}")
+        self.d_model, self.n_experts, self.top_k, self.renormalise = d_model, n_experts, top_k, renormalise
         self.router = nn.Linear(d_model, n_experts, bias=False)
         self.experts = nn.ModuleList(FeedForward(d_model, d_ff) for _ in range(n_experts))
         self.last_counts: torch.Tensor | None = None
+        self.last_gates: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[-1] != self.d_model:
@@ -417,12 +433,15 @@ class MixtureOfExperts(nn.Module):
         tokens = x.reshape(-1, self.d_model)  # (N, C): routing is per token
         probs = torch.softmax(self.router(tokens), dim=-1)  # (N, n_experts): routing probabilities
         gates, chosen = probs.topk(self.top_k, dim=-1)  # (N, k): the chosen experts and their weights
+        if self.renormalise:
+            gates = gates / gates.sum(dim=-1, keepdim=True)  # = a softmax over the k chosen scores
         out = torch.zeros_like(tokens)
         for e, expert in enumerate(self.experts):
             rows, slot = (chosen == e).nonzero(as_tuple=True)  # tokens that chose expert e
             if len(rows):
                 out = out.index_add(0, rows, gates[rows, slot, None] * expert(tokens[rows]))
         self.last_counts = torch.bincount(chosen.reshape(-1), minlength=self.n_experts)
+        self.last_gates = gates.detach()
         return out.reshape(x.shape)
 
 

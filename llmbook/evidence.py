@@ -22,6 +22,14 @@ class ClaimError(AssertionError):
     """Raised by :func:`check_claim` when a claim of the book does not hold on this run."""
 
 
+class _PrintedLine(str):
+    """The line :func:`check_claim` printed. A notebook cell that ends with the call shows nothing more (under
+    nbval, which runs cells without history, a trailing ``;`` does not hide a result)."""
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
 def check_claim(claim: str, holds, evidence: str = "") -> str:
     """Assert a claim that the prose makes about a result, and print it with a tick.
 
@@ -42,7 +50,7 @@ def check_claim(claim: str, holds, evidence: str = "") -> str:
                          "If this happens on your machine, please report it: the claim, not the check, is wrong.")
     line = f"✓ {claim}"
     print(line)
-    return line
+    return _PrintedLine(line)
 
 
 def _floats(name: str, values: Iterable[float]) -> list[float]:

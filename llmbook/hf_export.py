@@ -1,7 +1,8 @@
 """The book's models next to Hugging Face ``transformers`` (chapter 7).
 
 - :func:`to_gpt2`: copy the weights of the book's :class:`llmbook.transformer.GPT` into ``transformers``'
-  ``GPT2LMHeadModel``, which then computes the same logits (the book's GPT *is* a GPT-2, at a small size).
+  ``GPT2LMHeadModel``, which then computes the same logits (the book's GPT *is* a GPT-2, at a small size; an
+  untied output layer, chapter 6's choice, becomes GPT-2's ``tie_word_embeddings=False``).
 - :func:`gpt2_config` and :func:`bert_config`: ``transformers`` configurations of the published GPT-2 and BERT
   sizes, and :func:`hf_parameter_count`, which counts a model's parameters without allocating its weights (it
   builds the model on PyTorch's ``meta`` device), so that even GPT-2 XL (1.5 billion parameters) is counted in
@@ -63,8 +64,10 @@ def gpt2_config_for(model: GPT, activation: str = "gelu", bos_token_id: int | No
     ``activation="gelu"`` matches the book's feed-forward layer exactly; GPT-2's own choice was ``"gelu_new"``
     (the tanh approximation of GELU). ``bos_token_id`` and ``eos_token_id`` default to None, because GPT-2's
     defaults (50256) lie outside a small vocabulary; pass ids below the vocabulary size to set them.
-    Raises ``ValueError`` for a model GPT-2 cannot represent: sinusoidal or no positions, untied output
-    weights, or attention that is not causal (e.g. a :class:`llmbook.architectures.MaskedLM`).
+    GPT-2 ties its output layer to the token embedding; a model with ``tie_weights=False`` (chapter 6's and
+    chapter 7's choice) gets ``tie_word_embeddings=False``, which ``transformers`` supports with a separate
+    ``lm_head``. Raises ``ValueError`` for a model GPT-2 cannot represent: sinusoidal or no positions, or
+    attention that is not causal (e.g. a :class:`llmbook.architectures.MaskedLM`).
     """
     from transformers import GPT2Config
 
@@ -75,8 +78,6 @@ def gpt2_config_for(model: GPT, activation: str = "gelu", bos_token_id: int | No
     c = model.config
     if c.positional != "learned":
         raise ValueError(f"GPT-2 uses learned positions; this model has positional={c.positional!r}")
-    if not c.tie_weights:
-        raise ValueError("GPT-2 ties its output layer to the token embedding; this model has tie_weights=False")
     if not all(block.attn.causal for block in model.blocks):
         raise ValueError("GPT-2 is a decoder with causal attention; this model's attention is not causal")
     bos = _token_id("bos_token_id", bos_token_id, c.vocab_size)
@@ -84,7 +85,7 @@ def gpt2_config_for(model: GPT, activation: str = "gelu", bos_token_id: int | No
     return GPT2Config(
         vocab_size=c.vocab_size, n_positions=c.n_ctx, n_embd=c.d_model, n_layer=c.n_layers, n_head=c.n_heads,
         n_inner=c.d_ff, activation_function=activation, resid_pdrop=c.dropout, embd_pdrop=c.dropout,
-        attn_pdrop=c.dropout, layer_norm_epsilon=model.final_norm.eps, tie_word_embeddings=True,
+        attn_pdrop=c.dropout, layer_norm_epsilon=model.final_norm.eps, tie_word_embeddings=c.tie_weights,
         bos_token_id=bos, eos_token_id=eos, pad_token_id=eos,
     )
 
@@ -98,7 +99,8 @@ def to_gpt2(model: GPT, activation: str = "gelu", bos_token_id: int | None = Non
     ``token_embedding`` -> ``wte``, ``position_embedding`` -> ``wpe``, and in block i ``norm1`` -> ``ln_1``,
     ``attn.qkv`` -> ``attn.c_attn``, ``attn.out`` -> ``attn.c_proj``, ``norm2`` -> ``ln_2``, ``ffn.up`` ->
     ``mlp.c_fc``, ``ffn.down`` -> ``mlp.c_proj``; ``final_norm`` -> ``ln_f``. GPT-2 stores its linear layers as
-    ``Conv1D`` with the weight matrix transposed (in, out), so every matrix is transposed on the way.
+    ``Conv1D`` with the weight matrix transposed (in, out), so every matrix is transposed on the way. An untied
+    model's ``lm_head`` is copied into GPT-2's separate ``lm_head``; a tied one shares ``wte``, as in GPT-2.
     See :func:`gpt2_config_for` for the arguments and the errors.
     """
     from transformers import GPT2LMHeadModel
@@ -117,7 +119,7 @@ def to_gpt2(model: GPT, activation: str = "gelu", bos_token_id: int | None = Non
             target.bias.copy_(source.bias)
     t.ln_f.weight.copy_(model.final_norm.weight)
     t.ln_f.bias.copy_(model.final_norm.bias)
-    if hf.lm_head.weight.data_ptr() != t.wte.weight.data_ptr():  # tied in every version we know; be safe
+    if not model.config.tie_weights:  # GPT-2 itself ties them; here transformers keeps a separate lm_head
         hf.lm_head.weight.copy_(model.lm_head.weight)
     return hf.eval()
 

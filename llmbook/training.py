@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
@@ -21,7 +22,8 @@ from torch import nn
 from llmbook.utils import check_int, check_positive, check_probability, check_token_ids
 
 __all__ = ["LN2", "get_batch", "unigram_probabilities", "bigram_probabilities", "unigram_loss", "bigram_loss",
-           "perplexity", "bits_per_token", "learning_rate", "parameter_groups", "evaluate_loss", "train"]
+           "perplexity", "bits_per_token", "learning_rate", "parameter_groups", "evaluate_loss", "train",
+           "GPTRecipe", "TINY_GPT_RECIPE"]
 
 #: ln 2, to convert nats into bits.
 LN2 = math.log(2.0)
@@ -247,3 +249,63 @@ def train(model: nn.Module, train_data, val_data, *, steps: int, batch_size: int
     model.train(was_training)
     history["seconds"] = time.perf_counter() - start
     return history
+
+
+@dataclass(frozen=True)
+class GPTRecipe:
+    """How a chapter builds and trains its GPT, in one place that the chapter and its benchmark both import.
+
+    The first eight fields are the knobs a chapter names in capitals, in this order (:attr:`knobs`):
+    ``D_MODEL, N_LAYERS, N_HEADS, N_CTX, BATCH_SIZE, STEPS, LR, WARMUP = TINY_GPT_RECIPE.knobs``. The others are
+    the model's choices (``attention``, ``tie_weights``, ``init``: :class:`~llmbook.transformer.GPTConfig` fields),
+    the evaluation interval and seed of :func:`train`, and the share of the text held out for validation.
+    """
+
+    d_model: int
+    n_layers: int
+    n_heads: int
+    n_ctx: int
+    batch_size: int
+    steps: int
+    lr: float
+    warmup_steps: int
+    attention: str = "scratch"
+    tie_weights: bool = True
+    init: str = "normal"
+    eval_every: int = 100
+    seed: int = 0
+    val_fraction: float = 0.1
+
+    def __post_init__(self):
+        for name in ("d_model", "n_layers", "n_heads", "n_ctx", "batch_size", "steps", "eval_every"):
+            check_int(name, getattr(self, name), minimum=1)
+        check_int("warmup_steps", self.warmup_steps, minimum=0)
+        check_int("seed", self.seed, minimum=0)
+        check_positive("lr", self.lr)
+        check_probability("val_fraction", self.val_fraction)
+
+    @property
+    def knobs(self) -> tuple:
+        """``(d_model, n_layers, n_heads, n_ctx, batch_size, steps, lr, warmup_steps)``, the chapter's capitals."""
+        return (self.d_model, self.n_layers, self.n_heads, self.n_ctx, self.batch_size, self.steps, self.lr,
+                self.warmup_steps)
+
+    def config(self, vocab_size: int, **overrides):
+        """The :class:`~llmbook.transformer.GPTConfig` of this recipe; ``overrides`` change any of its fields."""
+        from llmbook.transformer import GPTConfig  # here, so that importing llmbook.training stays light
+
+        fields = {key: value for key, value in asdict(self).items()
+                  if key in ("n_ctx", "d_model", "n_layers", "n_heads", "attention", "tie_weights", "init")}
+        return GPTConfig(vocab_size=vocab_size, **{**fields, **overrides})
+
+    def train_kwargs(self) -> dict:
+        """The keyword arguments of :func:`train` that this recipe fixes (steps, batches, schedule, evaluation)."""
+        return {"steps": self.steps, "batch_size": self.batch_size, "lr": self.lr,
+                "warmup_steps": self.warmup_steps, "eval_every": self.eval_every, "seed": self.seed}
+
+
+#: Chapter 6's tiny character-level GPT and how it is trained on the Lee news corpus, shared by
+#: notebooks/06_tiny_gpt_and_generation.ipynb and benchmarks/tiny_gpt.py (tests/test_benchmarks.py checks that
+#: the notebook agrees): fused attention, an untied output layer and PyTorch's default initialisation.
+TINY_GPT_RECIPE = GPTRecipe(d_model=64, n_layers=2, n_heads=4, n_ctx=64, batch_size=32, steps=800, lr=8e-3,
+                            warmup_steps=100, attention="builtin", tie_weights=False, init="pytorch")

@@ -319,6 +319,43 @@ def test_top_1_routing_uses_one_expert_per_token():
     assert moe.router.weight.grad is not None and moe.router.weight.grad.abs().sum() > 0
 
 
+def test_kept_gates_shrink_the_output_unless_renormalised():
+    torch.manual_seed(0)
+    plain = MixtureOfExperts(d_model=8, n_experts=6, top_k=2)
+    renormalised = MixtureOfExperts(d_model=8, n_experts=6, top_k=2, renormalise=True)
+    renormalised.load_state_dict(plain.state_dict())  # the same router and experts
+    x = torch.randn(4, 5, 8)
+    out, out_renormalised = plain(x), renormalised(x)
+    sums = plain.last_gates.sum(-1)  # (20,): the kept routing probabilities of each token
+    assert torch.all(sums < 1) and torch.allclose(renormalised.last_gates.sum(-1), torch.ones(20))
+    assert torch.equal(plain.last_counts, renormalised.last_counts)  # the same experts are chosen
+    # renormalising divides each token's output by the sum of its kept gates
+    assert torch.allclose(out.reshape(-1, 8), out_renormalised.reshape(-1, 8) * sums[:, None], atol=1e-6)
+
+
+def test_renormalised_gates_are_a_softmax_over_the_chosen_scores():
+    torch.manual_seed(1)
+    moe = MixtureOfExperts(d_model=8, n_experts=5, top_k=3, renormalise=True)
+    x = torch.randn(2, 4, 8)
+    moe(x)
+    scores = moe.router(x).reshape(-1, 5)
+    top_scores = scores.topk(3, dim=-1).values
+    assert torch.allclose(moe.last_gates, torch.softmax(top_scores, dim=-1), atol=1e-6)
+
+
+def test_renormalised_top_1_gives_the_router_no_gradient():  # why the Switch Transformer keeps p as the gate
+    torch.manual_seed(0)
+    x = torch.randn(3, 7, 8)
+    gradients = {}
+    for renormalise in (False, True):
+        torch.manual_seed(0)
+        moe = MixtureOfExperts(d_model=8, n_experts=4, top_k=1, renormalise=renormalise)
+        moe(x).sum().backward()
+        gradients[renormalise] = moe.router.weight.grad.abs().max().item()
+    assert torch.allclose(moe.last_gates, torch.ones(21, 1))
+    assert gradients[False] > 1e-3 and gradients[True] < 1e-6  # p / p: only rounding is left
+
+
 def test_moe_parameter_formula():
     moe = MixtureOfExperts(d_model=16, n_experts=8, top_k=2)
     counts = moe_params(16, 8, 2)
@@ -339,6 +376,8 @@ def test_moe_rejects_bad_sizes(args, error):
 def test_moe_rejects_bad_input():
     with pytest.raises(ValueError, match="shape"):
         MixtureOfExperts(8, 2)(torch.randn(3, 8))
+    with pytest.raises(TypeError, match="renormalise must be True or False"):
+        MixtureOfExperts(8, 2, renormalise="yes")
 
 
 # ---------------------------------------------------------------------------------------------------- sizes

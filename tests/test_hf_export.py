@@ -20,7 +20,8 @@ def random_gpt(**changes):
     return model.eval()
 
 
-@pytest.mark.parametrize("changes", [{}, {"d_ff": 40}, {"n_layers": 1, "n_heads": 1}, {"attention": "builtin"}])
+@pytest.mark.parametrize("changes", [{}, {"d_ff": 40}, {"n_layers": 1, "n_heads": 1}, {"attention": "builtin"},
+                                     {"tie_weights": False, "init": "pytorch"}])
 def test_exported_gpt2_gives_the_same_logits(changes):
     model = random_gpt(**changes)
     gpt2 = to_gpt2(model)
@@ -30,6 +31,18 @@ def test_exported_gpt2_gives_the_same_logits(changes):
         ours, theirs = model(ids)[0], gpt2(ids).logits
     assert (ours - theirs).abs().max().item() < 1e-4
     assert sum(p.numel() for p in gpt2.parameters()) == sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("tie", [True, False])
+def test_the_output_layer_is_tied_exactly_when_the_model_ties_it(tie):
+    model = random_gpt(tie_weights=tie)
+    gpt2 = to_gpt2(model)
+    assert gpt2.config.tie_word_embeddings is tie
+    shared = gpt2.lm_head.weight.data_ptr() == gpt2.transformer.wte.weight.data_ptr()
+    assert shared is tie
+    assert torch.equal(gpt2.lm_head.weight, model.lm_head.weight)
+    if not tie:  # the untied output matrix is its own copy, not the embedding's
+        assert not torch.equal(gpt2.lm_head.weight, gpt2.transformer.wte.weight)
 
 
 def test_the_activation_matters():
@@ -72,7 +85,6 @@ def test_special_token_ids_are_checked_and_set():
 
 @pytest.mark.parametrize("model, error, match", [
     (random_gpt(positional="sinusoidal"), ValueError, "learned positions"),
-    (random_gpt(tie_weights=False), ValueError, "ties"),
     (MaskedLM(GPTConfig(vocab_size=10, n_ctx=8, d_model=16, n_heads=2)), ValueError, "causal"),
     (torch.nn.Linear(3, 3), TypeError, "GPT"),
 ])
