@@ -32,6 +32,12 @@ class CheckResult:
 
     def __init__(self, label: str, passed: bool, message: str):
         self.label, self.passed, self.message = label, bool(passed), message
+        self.printed = False  # set by check() once it has printed the verdict
+
+    def _ipython_display_(self) -> None:
+        # a notebook cell that ends with check(...) shows the verdict once, not twice
+        if not self.printed:
+            print(self)
 
     def __bool__(self) -> bool:
         return self.passed
@@ -570,28 +576,34 @@ def check_clip(answer, **_) -> str:
 
 def check_groups(answer, **_) -> str:
     """ex-11-groups: ``answer(weight, bits, group)`` returns the weight quantised in groups of ``group``
-    consecutive weights per row (each group with its own scale) and dequantised, with the weight's shape."""
+    consecutive weights per row (each group with its own scale) and dequantised, with the weight's shape.
+    Tried at three settings (bits, group size, shape), so an answer that ignores ``bits`` or ``group`` fails."""
     from llmbook.inference import dequantise, quantise_per_channel
 
     _need_callable(answer, "quantise_groups(weight, bits, group)")
     g = torch.Generator().manual_seed(11)
-    weight = torch.randn(6, 32, generator=g)
-    weight[0, 3] = 8.0  # one large weight: per-row scales suffer, groups do not
-    got = _call(answer, weight.clone(), 4, 8)
-    if not isinstance(got, torch.Tensor):
-        raise _Wrong(f"return the dequantised weight as a tensor, got {type(got).__name__} (use dequantise)")
-    if tuple(got.shape) != (6, 32):
-        raise _Wrong(f"return a tensor with the weight's shape (6, 32), got {tuple(got.shape)}: reshape back")
-    expected = dequantise(*quantise_per_channel(weight.reshape(-1, 8), 4)).reshape(6, 32)
-    if torch.allclose(got, expected, atol=1e-6):
-        return "the grouped 4-bit weights agree with the reference."
-    if torch.allclose(got, dequantise(*quantise_per_channel(weight, 4)), atol=1e-6):
-        raise _Wrong("this is per-channel quantisation of whole rows; each group needs its own scale")
-    if torch.allclose(got, dequantise(*quantise_per_channel(weight.T.reshape(-1, 8), 4)).reshape(32, 6).T,
-                      atol=1e-6):
-        raise _Wrong("your groups run down the columns; group consecutive weights of a row")
-    raise _Wrong("the result differs from grouped quantisation; is every group of consecutive weights in a row "
-                 "given its own scale?")
+    for bits, group, (rows, cols) in ((4, 8, (6, 32)), (3, 16, (4, 64)), (4, 64, (3, 256))):
+        weight = torch.randn(rows, cols, generator=g)
+        weight[0, 3] = 8.0  # one large weight: per-row scales suffer, groups do not
+        where = f"with bits={bits}, group={group} and a {rows} x {cols} weight"
+        got = _call(answer, weight.clone(), bits, group)
+        if not isinstance(got, torch.Tensor):
+            raise _Wrong(f"return the de-quantised weight as a tensor, got {type(got).__name__}")
+        if tuple(got.shape) != (rows, cols):
+            raise _Wrong(f"{where}: return a tensor with the weight's shape, got {tuple(got.shape)}: "
+                         "reshape back")
+        expected = dequantise(*quantise_per_channel(weight.reshape(-1, group), bits)).reshape(rows, cols)
+        if torch.allclose(got, expected, atol=1e-6):
+            continue
+        if torch.allclose(got, dequantise(*quantise_per_channel(weight, bits)), atol=1e-6):
+            raise _Wrong(f"{where}: this is per-channel quantisation of whole rows; each group needs its own "
+                         "scale")
+        by_columns = quantise_per_channel(weight.T.reshape(-1, group), bits)
+        if torch.allclose(got, dequantise(*by_columns).reshape(cols, rows).T, atol=1e-6):
+            raise _Wrong(f"{where}: your groups run down the columns; group consecutive weights of a row")
+        raise _Wrong(f"{where}: the result differs from grouped quantisation; does it use the bits and the "
+                     "group size it is given, and does every group of consecutive weights get its own scale?")
+    return "the grouped weights agree with the reference at three settings of bits and group size."
 
 
 CHECKS: dict[str, Callable[..., str]] = {
@@ -647,4 +659,5 @@ def check(label: str, answer, *, quiet: bool = False, **context) -> CheckResult:
         result = CheckResult(label, False, str(wrong))
     if not quiet:
         print(result)
+        result.printed = True
     return result

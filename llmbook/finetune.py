@@ -8,8 +8,11 @@ on unlabelled text has it. The classifier reads that knowledge through the model
 - :func:`make_typo_task`: labelled windows cut from a text, half of them corrupted.
 - :func:`char_surprisals`: the language model's loss at every character, ``-ln P(x_t | x_<t)``, shape (B, T-1).
 - :class:`SurprisalClassifier`: a GPT plus a linear head on the ``k`` largest surprisals of a window.
-- :func:`train_classifier` and :func:`accuracy`: a small AdamW loop and the share of correct predictions.
-- :func:`in_context_classify`: few-shot prompting, no weights changed (in-context learning).
+- :func:`train_classifier`, :func:`accuracy` and :func:`classifier_loss`: a small AdamW loop, the share of correct
+  predictions and the mean cross-entropy (the finer measure the chapter uses to choose settings on a development set).
+- :func:`start_from_probe`: copy a fitted linear probe into the classifier's head before fine-tuning (LP-FT).
+- :func:`in_context_scores` and :func:`in_context_classify`: few-shot prompting, no weights changed (in-context
+  learning); the scores let a notebook calibrate the label words (contextual calibration).
 - :func:`make_sft_pairs` and :func:`sft_tensors`: prompt -> response pairs and their masked training tensors.
 """
 
@@ -26,8 +29,9 @@ from torch import nn
 from llmbook.training import parameter_groups
 from llmbook.utils import check_int, check_positive
 
-__all__ = ["IGNORE_INDEX", "SurprisalClassifier", "accuracy", "add_typos", "char_surprisals", "encode_batch",
-           "in_context_classify", "make_sft_pairs", "make_typo_task", "sft_tensors", "train_classifier"]
+__all__ = ["IGNORE_INDEX", "SurprisalClassifier", "accuracy", "add_typos", "char_surprisals", "classifier_loss",
+           "encode_batch", "in_context_classify", "in_context_scores", "make_sft_pairs", "make_typo_task",
+           "sft_tensors", "start_from_probe", "train_classifier"]
 
 #: Target value that ``F.cross_entropy`` ignores (its default ``ignore_index``): positions not trained on.
 IGNORE_INDEX = -100
@@ -147,6 +151,55 @@ def accuracy(model: nn.Module, inputs: torch.Tensor, labels, batch_size: int = 5
     return float((predictions == labels).float().mean())
 
 
+@torch.no_grad()
+def classifier_loss(model: nn.Module, inputs: torch.Tensor, labels, batch_size: int = 512) -> float:
+    """Mean cross-entropy in nats of ``model``'s class logits on ``inputs`` (B, T) against ``labels``.
+
+    Unlike :func:`accuracy` it counts how confident each answer was, so on a few hundred examples it separates
+    two settings that get the same number right. Computed in eval mode; the model's mode is restored.
+    """
+    labels = torch.as_tensor(labels)
+    if len(labels) != len(inputs):
+        raise ValueError(f"inputs and labels must have the same length, got {len(inputs)} and {len(labels)}")
+    check_int("batch_size", batch_size, minimum=1)
+    was_training = model.training
+    model.eval()
+    total = sum(float(F.cross_entropy(model(inputs[i:i + batch_size]), labels[i:i + batch_size], reduction="sum"))
+                for i in range(0, len(inputs), batch_size))
+    model.train(was_training)
+    return total / len(labels)
+
+
+@torch.no_grad()
+def start_from_probe(model: nn.Module, probe) -> nn.Module:
+    """LP-FT: copy a fitted linear probe into ``model.classifier`` (a two-class ``nn.Linear``), in place.
+
+    ``probe`` is a fitted scikit-learn pair ``(StandardScaler, LogisticRegression)`` for two classes, or a
+    ``Pipeline`` of those two steps, trained on the features that the head reads. A standardised logistic
+    regression is itself linear in the raw features, ``w.(x - mu) / sigma + b = (w / sigma).x + (b - w.mu / sigma)``,
+    and a two-class softmax gives the same probability when the gap between the two logits is that number, so
+    the head's rows are set to minus and plus half of it. Returns ``model``. Raises ValueError for a probe of
+    another shape or a head that is not a two-class linear layer of matching width.
+    """
+    steps = [step for _, step in probe.steps] if hasattr(probe, "steps") else list(probe)
+    if len(steps) != 2 or not all(hasattr(steps[0], a) for a in ("mean_", "scale_")) or \
+            not all(hasattr(steps[1], a) for a in ("coef_", "intercept_")):
+        raise ValueError("probe must be a fitted (StandardScaler, LogisticRegression) pair or pipeline")
+    scaler, logreg = steps
+    if logreg.coef_.shape[0] != 1:
+        raise ValueError(f"the probe must have two classes, got coefficients of shape {logreg.coef_.shape}")
+    head = getattr(model, "classifier", None)
+    if not isinstance(head, nn.Linear) or head.out_features != 2:
+        raise ValueError("model.classifier must be an nn.Linear with 2 outputs")
+    if head.in_features != logreg.coef_.shape[1]:
+        raise ValueError(f"the probe reads {logreg.coef_.shape[1]} features, the head {head.in_features}")
+    w = torch.as_tensor(logreg.coef_[0] / scaler.scale_, dtype=head.weight.dtype)  # (k,)
+    b = float(logreg.intercept_[0] - w.double().numpy() @ scaler.mean_)
+    head.weight.copy_(torch.stack([-w / 2, w / 2]))  # the gap between the two logits is w.x + b
+    head.bias.copy_(torch.tensor([-b / 2, b / 2], dtype=head.bias.dtype))
+    return model
+
+
 def train_classifier(model: nn.Module, inputs: torch.Tensor, labels, *, steps: int, lr: float,
                      batch_size: int = 32, weight_decay: float = 0.0, seed: int = 0,
                      val: tuple | None = None, eval_every: int | None = None) -> dict:
@@ -187,35 +240,52 @@ def train_classifier(model: nn.Module, inputs: torch.Tensor, labels, *, steps: i
 
 
 @torch.no_grad()
-def in_context_classify(model: nn.Module, tokenizer, examples, queries, label_words,
-                        template: str = "{text} - {label}\n") -> np.ndarray:
-    """Few-shot classification by prompting: no weight changes.
+def in_context_scores(model: nn.Module, tokenizer, examples, queries, label_words,
+                      template: str = "{text} - {label}\n") -> np.ndarray:
+    """Few-shot prompting: the log-probability of every label word after every query, shape (n_queries, n_labels).
 
-    The prompt is every ``(text, label)`` example formatted with ``template``, then the query formatted with
-    the label left out; the predicted class is the label word the model finds most probable as the
-    continuation. The prompt is cut from the left to the model's context size (``n_ctx``), so with a short context
-    only the last examples survive. Returns predicted class indices, shape (len(queries),).
+    The prompt is every ``(text, label)`` example formatted with ``template``, then the query formatted with the
+    label left out; the score of a label word is the sum of the log-probabilities of its tokens as the
+    continuation. The prompt is cut from the left to the model's context size (``n_ctx``), so with a short
+    context only the last examples survive. No weight changes. Subtracting the scores of a content-free query
+    such as ``"N/A"`` calibrates the label words (Zhao et al., 2021).
     """
     label_words = list(label_words)
-    if len(label_words) < 2:
-        raise ValueError("label_words must name at least two classes")
+    if len(label_words) < 2 or not all(isinstance(w, str) and w for w in label_words):
+        raise ValueError("label_words must name at least two classes with non-empty strings")
+    if isinstance(queries, str):
+        raise ValueError("queries must be a list of strings, not one string")
     n_ctx = model.config.n_ctx
     shots = "".join(template.format(text=text, label=label_words[label]) for text, label in examples)
     was_training = model.training
     model.eval()
-    predictions = []
-    for query in queries:
+    scores = np.zeros((len(queries), len(label_words)))
+    word_ids = [tokenizer.encode(word) for word in label_words]
+    single = all(len(ids) == 1 for ids in word_ids)
+    for i, query in enumerate(queries):
         prefix = shots + template.split("{label}")[0].format(text=query)
-        scores = []
-        for word in label_words:
+        if single:  # one forward pass gives every one-token label word's log-probability
+            logits, _ = model(torch.tensor([tokenizer.encode(prefix)[-n_ctx:]]))
+            log_probs = torch.log_softmax(logits[0, -1], dim=-1)  # (V,)
+            scores[i] = [float(log_probs[ids[0]]) for ids in word_ids]
+            continue
+        for j, word in enumerate(label_words):
             ids = tokenizer.encode(prefix + word)[-n_ctx - 1:]
-            n_word = len(word)
+            n_word = len(word_ids[j])
             logits, _ = model(torch.tensor([ids[:-1]]))
-            log_probs = torch.log_softmax(logits[0, -n_word:], dim=-1)
-            scores.append(float(log_probs.gather(1, torch.tensor(ids[-n_word:])[:, None]).sum()))
-        predictions.append(int(np.argmax(scores)))
+            log_probs = torch.log_softmax(logits[0, -n_word:], dim=-1)  # (n_word, V)
+            scores[i, j] = float(log_probs.gather(1, torch.tensor(ids[-n_word:])[:, None]).sum())
     model.train(was_training)
-    return np.array(predictions)
+    return scores
+
+
+def in_context_classify(model: nn.Module, tokenizer, examples, queries, label_words,
+                        template: str = "{text} - {label}\n") -> np.ndarray:
+    """Few-shot classification by prompting: the label word that :func:`in_context_scores` finds most probable.
+
+    Returns predicted class indices, shape (len(queries),). No weight changes (in-context learning).
+    """
+    return in_context_scores(model, tokenizer, examples, queries, label_words, template).argmax(axis=1)
 
 
 def make_sft_pairs(words, n: int, seed: int = 0) -> list[tuple[str, str]]:

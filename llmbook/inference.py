@@ -1,4 +1,4 @@
-"""Running a trained model cheaply, and measuring how far to trust it (chapter 11).
+"""Running a trained model cheaply, and measuring how far to trust it (chapter 11, sections 11.1 and 11.2).
 
 Three groups of tools, all for the book's GPT (:class:`llmbook.transformer.GPT`):
 
@@ -10,10 +10,11 @@ Three groups of tools, all for the book's GPT (:class:`llmbook.transformer.GPT`)
   integers and one scale per row; :func:`dequantise` turns them back into floats. :func:`quantised_copy`
   applies this to every weight matrix of a model and :func:`quantised_weight_bytes` counts the memory.
 - **Calibration** (校准): :func:`reliability_bins`, :func:`expected_calibration_error` and
-  :func:`fit_temperature` (temperature scaling, Guo et al. 2017).
+  :func:`fit_temperature` (temperature scaling, Guo et al. 2017); and discrimination, whether confidence
+  tells right answers from wrong ones: :func:`confidence_auroc` and :func:`risk_coverage`.
 
 :func:`verbatim_completion_rate` measures memorisation: how often greedy decoding reproduces a text exactly
-from its prefix (the test of Carlini et al. 2021).
+from its prefix (the extraction test of Carlini et al. 2021 and 2023).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ __all__ = [
     "reliability_bins",
     "expected_calibration_error",
     "fit_temperature",
+    "confidence_auroc",
+    "risk_coverage",
 ]
 
 # ------------------------------------------------------------------------------------------------ KV cache
@@ -192,23 +195,37 @@ def verbatim_completion_rate(model: GPT, sequences, prefix_length: int, suffix_l
 
     Each sequence (a list or 1-D tensor of token ids, at least ``prefix_length + suffix_length`` long) is cut
     into a prefix (its first ``prefix_length`` tokens), used as the prompt, and the true continuation (the
-    following ``suffix_length`` tokens). This is the extraction test of Carlini et al. (2021): compare the rate
-    on training text with the rate on held-out text. Returns a number in [0, 1].
+    following ``suffix_length`` tokens). A sequence counts when greedy decoding from the prefix gives the
+    continuation token for token: the "extractable with k tokens of context" test of Carlini et al. (2023),
+    which follows the extraction attack of Carlini et al. (2021). Compare the rate on training text with the
+    rate on held-out text. All prefixes are decoded together, as one batch with a KV cache. Returns a number
+    in [0, 1].
     """
+    model = _check_gpt(model)
     check_int("prefix_length", prefix_length, minimum=1)
     check_int("suffix_length", suffix_length, minimum=1)
     sequences = list(sequences)
     if not sequences:
         raise ValueError("sequences must hold at least one sequence")
-    hits = 0
+    needed = prefix_length + suffix_length
+    if needed - 1 > model.config.n_ctx:
+        raise ValueError(f"prefix_length + suffix_length - 1 = {needed - 1} positions do not fit in "
+                         f"n_ctx={model.config.n_ctx}")
+    rows = []
     for seq in sequences:
         ids = _as_prompt("every sequence", seq)
-        if len(ids) < prefix_length + suffix_length:
-            raise ValueError(f"every sequence needs at least {prefix_length + suffix_length} tokens, "
-                             f"got one with {len(ids)}")
-        out = generate_with_cache(model, ids[:prefix_length], suffix_length, greedy=True)[0]
-        hits += bool(torch.equal(out, ids[prefix_length:prefix_length + suffix_length]))
-    return hits / len(sequences)
+        if len(ids) < needed:
+            raise ValueError(f"every sequence needs at least {needed} tokens, got one with {len(ids)}")
+        rows.append(ids[:needed])
+    batch = torch.stack(rows)  # (N, prefix + suffix)
+    target = batch[:, prefix_length:]  # (N, suffix)
+    cache, step_input, produced = None, batch[:, :prefix_length], []
+    for _ in range(suffix_length):  # greedy decoding of every prefix at once
+        logits, cache = forward_with_cache(model, step_input, cache)
+        step_input = logits[:, -1, :].argmax(dim=-1, keepdim=True)  # (N, 1)
+        produced.append(step_input)
+    hits = (torch.cat(produced, dim=1) == target).all(dim=1)  # (N,)
+    return float(hits.float().mean())
 
 
 # ------------------------------------------------------------------------------------------- quantisation
@@ -280,22 +297,24 @@ def quantised_copy(model: nn.Module, bits: int) -> nn.Module:
     return quantised
 
 
-def quantised_weight_bytes(model: nn.Module, bits: int | None) -> int:
+def quantised_weight_bytes(model: nn.Module, bits: int | None, scale_bytes: int = 2) -> int:
     """Bytes to store ``model``'s parameters with weight matrices at ``bits`` bits (``None``: all float32).
 
-    Weight matrices take ``bits / 8`` bytes per weight (rounded up per matrix) plus one float32 scale per row;
-    1-D parameters (biases, LayerNorm) stay float32 (4 bytes each). Shared parameters are counted once.
+    Weight matrices take ``bits / 8`` bytes per weight (rounded up per matrix) plus one scale per row of
+    ``scale_bytes`` bytes (2: stored in fp16, as GPTQ and AWQ store theirs; 4: float32); 1-D parameters
+    (biases, LayerNorm) stay float32 (4 bytes each). Shared parameters are counted once.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if bits is not None:
         bits = _check_bits(bits)
+    check_int("scale_bytes", scale_bytes, minimum=1)
     total = 0
     for parameter in model.parameters():
         if bits is None or parameter.dim() != 2:
             total += 4 * parameter.numel()
         else:
-            total += math.ceil(parameter.numel() * bits / 8) + 4 * parameter.shape[0]
+            total += math.ceil(parameter.numel() * bits / 8) + scale_bytes * parameter.shape[0]
     return total
 
 
@@ -372,3 +391,38 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, low: float = 0.0
     scaled = logits.double()[None] / temperatures[:, None, None]  # (n_grid, N, K)
     nll = -torch.log_softmax(scaled, dim=-1).gather(-1, labels.long()[None, :, None].expand(n_grid, -1, 1))
     return float(temperatures[nll.mean(dim=(1, 2)).argmin()])
+
+
+def confidence_auroc(confidences, correct) -> float:
+    """How well confidence separates right from wrong answers: the area under the ROC curve (AUROC).
+
+    Equal to the probability that a randomly chosen right answer got a higher confidence than a randomly
+    chosen wrong one, ties counting one half (the Mann-Whitney statistic). 1 means every right answer is
+    more confident than every wrong one, 0.5 that confidence tells them apart no better than a coin.
+    Calibration (:func:`expected_calibration_error`) and this *discrimination* are different properties:
+    dividing the logits by one temperature changes the first and never the second. Same inputs as
+    :func:`reliability_bins`; raises ``ValueError`` unless there is at least one right and one wrong answer.
+    """
+    conf, hits = _check_confidences(confidences, correct)
+    right, wrong = conf[hits == 1], conf[hits == 0]
+    if right.size == 0 or wrong.size == 0:
+        raise ValueError("AUROC needs at least one right and one wrong answer")
+    greater = (right[:, None] > wrong[None, :]).mean()
+    ties = (right[:, None] == wrong[None, :]).mean()
+    return float(greater + 0.5 * ties)
+
+
+def risk_coverage(confidences, correct) -> tuple[np.ndarray, np.ndarray]:
+    """The risk-coverage curve of answering only when confident (selective prediction).
+
+    Sort the answers from the most to the least confident; answering the first k of N gives coverage k/N and
+    risk = the share of wrong answers among those k. Returns ``(coverage, risk)``, two arrays of length N
+    (coverage 1/N, 2/N, ..., 1). A model whose confidence discriminates well has low risk at low coverage; if
+    confidence carries no information, the risk is about the same at every coverage. Equal confidences are
+    kept in their input order (a stable sort). Same inputs as :func:`reliability_bins`.
+    """
+    conf, hits = _check_confidences(confidences, correct)
+    order = np.argsort(-conf, kind="stable")
+    answered = np.arange(1, conf.size + 1)
+    risk = np.cumsum(1 - hits[order]) / answered
+    return answered / conf.size, risk

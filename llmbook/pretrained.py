@@ -53,8 +53,9 @@ def pretraining_data(val_fraction: float | None = None) -> dict:
 
     Returns a dict with ``text`` (the whole Lee corpus), ``tokenizer`` (a
     :class:`llmbook.tokenizers.CharTokenizer` over the whole text), ``train_text`` and ``val_text`` (the first
-    90 % and the last 10 %, whole stories on each side), and ``train_ids`` and ``val_ids`` (1-D int64 tensors of
-    the same two parts).
+    90 % and the last 10 % of the characters), and ``train_ids`` and ``val_ids`` (1-D int64 tensors of the same
+    two parts). The cut falls at one character position, not at a story boundary: the story it falls in (mid-word,
+    in the shipped split) begins in ``train_text`` and ends in ``val_text``; every other story lies on one side.
     """
     from llmbook.data import lee_news_text, train_val_split
 

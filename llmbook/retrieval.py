@@ -1,4 +1,4 @@
-"""A made-up world of facts, and retrieval-augmented generation in miniature (chapter 11).
+"""A made-up world of facts, and retrieval-augmented generation in miniature (chapter 11, section 11.1).
 
 - :func:`make_people` invents people with a home town and a job, from fixed lists of first names, surnames,
   towns and jobs. Because every fact is generated in code, we know the truth for every question, including

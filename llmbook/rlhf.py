@@ -9,15 +9,18 @@ The pipeline has the three stages of InstructGPT (Ouyang et al., 2022), plus DPO
    is the SFT model with its output layer replaced by one scalar per position (:func:`reward_model_from`).
 3. **Policy optimisation with a KL penalty.** The policy (a copy of the SFT model) is trained to earn reward
    while a per-token KL penalty, weighted by ``beta``, keeps it close to the frozen SFT model
-   (:func:`kl_penalised_returns`, :func:`ppo_clipped_loss`, :func:`optimise_policy`).
+   (:func:`kl_penalised_returns`, :func:`ppo_clipped_loss`, :func:`optimise_policy`). The optimiser is a
+   PPO-style clipped policy gradient with the batch's mean reward as baseline: no value network and no
+   generalised advantage estimation, which makes it close to RLOO and GRPO.
 
-DPO (:func:`dpo_loss`, :func:`train_dpo`) fits the policy to the preference pairs directly, with no reward
-model and no sampling loop.
+DPO (:func:`dpo_loss`, :func:`train_dpo`, :func:`dpo_statistics`) fits the policy to the preference pairs
+directly, with no reward model and no sampling loop.
 
-The toy world: a prompt ``"| film :"`` asks for a review of a film, a meal or a hotel; an answer is one to
-three clauses such as ``"the plot was great and the cast was dull ."``. The labeller likes positive adjectives,
-dislikes negative ones and dislikes repetition; it is noisy when two answers are close. Its score is hidden
-from the reward model, which sees only its choices.
+The toy world: a prompt ``"| review film :"`` asks for a review of a film, a meal or a hotel; an answer is one
+or two clauses such as ``"the plot was superb but the cast was dull ."``. The labeller's hidden score
+(:func:`hidden_score`) adds the values of the adjectives (``superb`` is its favourite), charges 2 for every
+repeated word, and gives an answer that is not a well-formed review (:func:`is_review`) the score of an
+unhelpful one. Its choices between two answers are noisy. The reward model sees only those choices.
 """
 
 from __future__ import annotations
@@ -32,17 +35,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from llmbook.generation import generate
 from llmbook.utils import check_int, check_positive, check_probability, check_token_batch
 
 __all__ = [
     "TOPICS", "POSITIVE", "NEGATIVE", "TONES", "START", "END", "WordTokenizer", "world_tokenizer",
     "prompt_text", "demonstration", "demonstrations", "encode_examples", "sft_loss", "supervised_fine_tune",
-    "hidden_score", "Labeller", "bradley_terry_probability", "bradley_terry_loss", "reward_model_from",
+    "is_review", "hidden_score", "Labeller", "bradley_terry_probability", "bradley_terry_loss", "reward_model_from",
     "sequence_rewards", "response_mask", "response_logits", "token_log_probs", "kl_per_token",
     "kl_penalised_returns", "ppo_clipped_loss", "dpo_loss", "sample_responses", "preference_pairs",
     "train_reward_model", "pairwise_accuracy", "evaluate_policy", "optimise_policy", "train_dpo",
-    "weights_fingerprint",
+    "dpo_statistics", "weights_fingerprint",
 ]
 
 # ------------------------------------------------------------------------------------------------ the world
@@ -53,10 +55,10 @@ TOPICS = {
     "meal": ("soup", "bread", "sauce", "dessert"),
     "hotel": ("room", "staff", "view", "breakfast"),
 }
-#: The labeller's hidden value of each adjective (positive words it likes, negative words it dislikes).
-POSITIVE = {"great": 1.0, "lovely": 1.2, "superb": 1.1, "charming": 0.9, "fine": 0.8}
-#: The negative adjectives and the labeller's (hidden) values of them.
-NEGATIVE = {"dull": -1.0, "awful": -1.2, "poor": -1.1, "weak": -0.9, "bland": -0.8}
+#: The labeller's hidden value of each positive adjective: ``superb`` is its favourite, the others count 1.
+POSITIVE = {"superb": 2.0, "great": 1.0, "lovely": 1.0, "charming": 1.0, "fine": 1.0}
+#: The negative adjectives and the labeller's (hidden) values of them: ``awful`` is the worst.
+NEGATIVE = {"awful": -2.0, "dull": -1.0, "poor": -1.0, "weak": -1.0, "bland": -1.0}
 #: The instruction words that open a prompt. "review" asks for an honest review, "praise" for a kind one and
 #: "criticise" for a harsh one.
 TONES = ("review", "praise", "criticise")
@@ -124,16 +126,15 @@ def demonstration(rng, topic: str, tone: str = "review") -> str:
 
     ``rng`` is a ``random.Random`` instance that makes every choice (so a seeded one gives the same answer).
 
-    One, two or three clauses "the NOUN was ADJECTIVE", joined by "and" (same sentiment) or "but" (opposite
-    sentiment). Nouns and adjectives are never repeated within an answer. For ``"review"`` an adjective is
-    positive or negative with equal chance; ``"praise"`` makes it positive and ``"criticise"`` negative 90 %
-    of the time.
+    Two clauses "the NOUN was ADJECTIVE", joined by "and" (same sentiment) or "but" (opposite sentiment), with
+    two different nouns and two different adjectives. For ``"review"`` an
+    adjective is positive or negative with equal chance; ``"praise"`` makes it positive and ``"criticise"``
+    negative 90 % of the time.
     """
     if not isinstance(rng, random.Random):
         raise TypeError(f"rng must be a random.Random, got {type(rng).__name__}")
     prompt_text(topic, tone)  # checks topic and tone
-    n_clauses = rng.choices((1, 2, 3), weights=(1, 2, 1))[0]
-    nouns = rng.sample(TOPICS[topic], n_clauses)
+    nouns = rng.sample(TOPICS[topic], 2)
     p_positive = {"review": 0.5, "praise": 0.9, "criticise": 0.1}[tone]
     unused = {True: list(POSITIVE), False: list(NEGATIVE)}
     words, previous = [], None
@@ -193,9 +194,11 @@ def sft_loss(model: nn.Module, ids: torch.Tensor, prompt_length: int, end_id: in
 
 
 def _train_steps(optimizer: torch.optim.Optimizer, step_loss: Callable[[], torch.Tensor], steps: int,
-                 verbose: bool, report: Callable[[int, float], str]) -> list[float]:
+                 verbose: bool, report: Callable[[int, float], str],
+                 after_step: Callable[[int], None] | None = None) -> list[float]:
     """The loop shared by SFT, the reward model and DPO: ``steps`` optimiser steps on ``step_loss()`` (which
-    draws its own batch); prints ``report(step, mean recent loss)`` four times if ``verbose``; returns the losses."""
+    draws its own batch); prints ``report(step, mean recent loss)`` four times if ``verbose``; calls
+    ``after_step(step)`` after every step if given; returns the losses."""
     losses: list[float] = []
     for step in range(steps):
         loss = step_loss()
@@ -206,6 +209,8 @@ def _train_steps(optimizer: torch.optim.Optimizer, step_loss: Callable[[], torch
         if verbose and (step + 1) % max(1, steps // 4) == 0:
             recent = losses[-max(1, steps // 4):]
             print(report(step + 1, sum(recent) / len(recent)), flush=True)
+        if after_step is not None:
+            after_step(step + 1)
     return losses
 
 
@@ -241,14 +246,34 @@ def _words(response) -> list[str]:
     raise TypeError(f"response must be a string or a list of words, got {type(response).__name__}")
 
 
-def hidden_score(response, repetition_penalty: float = 1.0, values: dict[str, float] | None = None,
+def is_review(response, values: dict[str, float] | None = None) -> bool:
+    """True if an answer is a well-formed review up to its first end mark, False otherwise.
+
+    A review in the toy world has two clauses ``"the NOUN was ADJECTIVE"`` joined by ``"and"`` or ``"but"``
+    and followed by the end mark, with NOUN any noun of :data:`TOPICS` and ADJECTIVE any word of ``values``
+    (by default :data:`POSITIVE` and :data:`NEGATIVE`). Words after the end mark are ignored; an answer without
+    one is not a review. ``response`` is a string or a list of words.
+    """
+    words = _words(response)
+    adjectives = {**POSITIVE, **NEGATIVE} if values is None else values
+    if END not in words:
+        return False
+    words = words[:words.index(END)]
+    nouns = {n for parts in TOPICS.values() for n in parts}
+    return (len(words) == 9 and words[4] in ("and", "but")
+            and all(c[0] == "the" and c[1] in nouns and c[2] == "was" and c[3] in adjectives
+                    for c in (words[:4], words[5:])))
+
+
+def hidden_score(response, repetition_penalty: float = 2.0, values: dict[str, float] | None = None,
                  unhelpful: float = -1.0) -> float:
     """The labeller's hidden score of an answer: what it likes, which the reward model never sees.
 
-    Each adjective counts with its value (``POSITIVE`` and ``NEGATIVE``, or ``values``) the first time it
-    appears; every later occurrence of a noun or adjective already used costs ``repetition_penalty`` instead.
-    Words after the first ``"."`` are ignored. An answer that says nothing (no adjective before the end mark)
-    or never ends (no end mark) is unhelpful and scores ``unhelpful``. Returns a float.
+    An answer that is not a well-formed review (:func:`is_review`: it never ends, says nothing, or breaks the
+    pattern "the NOUN was ADJECTIVE") is unhelpful and scores ``unhelpful``. Otherwise each adjective counts
+    with its value (:data:`POSITIVE` and :data:`NEGATIVE`, or ``values``) the first time it appears, and every
+    later occurrence of a noun or adjective already used costs ``repetition_penalty`` instead. Words after the
+    first ``"."`` are ignored. Returns a float.
     """
     if isinstance(repetition_penalty, bool) or not isinstance(repetition_penalty, (int, float)) \
             or not math.isfinite(repetition_penalty) or repetition_penalty < 0:
@@ -259,11 +284,9 @@ def hidden_score(response, repetition_penalty: float = 1.0, values: dict[str, fl
     if isinstance(unhelpful, bool) or not isinstance(unhelpful, (int, float)) or not math.isfinite(unhelpful):
         raise ValueError(f"unhelpful must be a finite number, got {unhelpful!r}")
     words = _words(response)
-    if END not in words:
+    if not is_review(words, values):
         return float(unhelpful)
     words = words[:words.index(END)]
-    if not any(word in values for word in words):
-        return float(unhelpful)
     content = set(values) | {n for parts in TOPICS.values() for n in parts}
     score, seen = 0.0, set()
     for word in words:
@@ -281,12 +304,13 @@ class Labeller:
     """A simulated labeller: it prefers the answer with the higher :func:`hidden_score`, noisily.
 
     The choice follows a Bradley-Terry model itself: answer a is preferred to b with probability
-    sigmoid((score(a) - score(b)) / temperature), so close calls are nearly coin flips and clear ones are
-    almost never wrong. ``temperature`` > 0 sets the noise; ``score`` can replace the hidden score
-    (a function from an answer to a float), e.g. to give the labeller a different taste.
+    sigmoid((score(a) - score(b)) / temperature), so close calls are nearly coin flips and only clear ones are
+    almost never wrong. ``temperature`` > 0 sets the noise (at the default 1, a gap of one point is chosen
+    correctly 73 % of the time); ``score`` can replace the hidden score (a function from an answer to a
+    float), e.g. to give the labeller a different taste.
     """
 
-    def __init__(self, temperature: float = 0.25, repetition_penalty: float = 1.0,
+    def __init__(self, temperature: float = 1.0, repetition_penalty: float = 2.0,
                  score: Callable[[str], float] | None = None):
         self.temperature = check_positive("temperature", temperature)
         self.repetition_penalty = float(repetition_penalty)
@@ -523,23 +547,43 @@ def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, referen
 # ------------------------------------------------------------------------------------------ the pipeline
 
 
+@torch.no_grad()
 def sample_responses(model: nn.Module, prompts: Sequence[Sequence[int]], n_per_prompt: int,
-                     max_new_tokens: int, generator: torch.Generator) -> tuple[torch.Tensor, int]:
+                     max_new_tokens: int, generator: torch.Generator,
+                     end_id: int | None = None) -> tuple[torch.Tensor, int]:
     """Sample ``n_per_prompt`` answers to each prompt (all prompts the same length) with temperature 1.
 
-    Uses :func:`llmbook.generation.generate`, which only reads the model. Returns ``(ids, prompt_length)``
-    with ids of shape (len(prompts) * n_per_prompt, prompt_length + max_new_tokens).
+    All prompts are answered in one batch, one token at a time, as :func:`llmbook.generation.generate` does
+    for one prompt; the model is only read. With ``end_id``, every token after an answer's end mark is the end
+    mark too (padding, which :func:`response_mask` ignores), and sampling stops early once every answer has
+    ended. Returns ``(ids, prompt_length)`` with ids of shape
+    (len(prompts) * n_per_prompt, prompt_length + max_new_tokens).
     """
     check_int("n_per_prompt", n_per_prompt, minimum=1)
     check_int("max_new_tokens", max_new_tokens, minimum=1)
+    if end_id is not None:
+        check_int("end_id", end_id, minimum=0)
     prompts = [list(p) for p in prompts]
     if not prompts or len({len(p) for p in prompts}) != 1:
         raise ValueError("prompts must be a non-empty list of token-id lists, all of the same length")
-    rows = []
-    for prompt in prompts:
-        answers = generate(model, prompt, max_new_tokens, num_samples=n_per_prompt, generator=generator)
-        rows.append(torch.cat([torch.tensor(prompt).repeat(n_per_prompt, 1), answers], dim=1))
-    return torch.cat(rows), len(prompts[0])
+    was_training = model.training
+    model.eval()
+    ids = torch.tensor([p for p in prompts for _ in range(n_per_prompt)])  # (B, prompt_length)
+    ended = torch.zeros(len(ids), dtype=torch.bool)
+    for _ in range(max_new_tokens):
+        logits = model(ids[:, -model.config.n_ctx:])[0][:, -1]  # (B, vocab)
+        next_ids = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator)[:, 0]
+        if end_id is not None:
+            next_ids = torch.where(ended, end_id, next_ids)
+            ended |= next_ids == end_id
+        ids = torch.cat([ids, next_ids[:, None]], dim=1)
+        if end_id is not None and ended.all():
+            break
+    model.train(was_training)
+    missing = len(prompts[0]) + max_new_tokens - ids.shape[1]
+    if missing:  # every answer ended early: pad with end marks
+        ids = torch.cat([ids, torch.full((len(ids), missing), end_id)], dim=1)
+    return ids, len(prompts[0])
 
 
 def _answers_text(tokenizer, ids: torch.Tensor, prompt_length: int) -> list[str]:
@@ -562,7 +606,8 @@ def preference_pairs(model: nn.Module, tokenizer: WordTokenizer, labeller: Label
     check_int("n_pairs_per_prompt", n_pairs_per_prompt, minimum=1)
     generator = torch.Generator().manual_seed(seed)
     prompts = [tokenizer.encode(prompt_text(topic)) for topic in TOPICS]
-    ids, prompt_length = sample_responses(model, prompts, 2 * n_pairs_per_prompt, max_new_tokens, generator)
+    ids, prompt_length = sample_responses(model, prompts, 2 * n_pairs_per_prompt, max_new_tokens, generator,
+                                          tokenizer.stoi[END])
     first, second = ids[0::2], ids[1::2]
     text_a = _answers_text(tokenizer, first, prompt_length)
     text_b = _answers_text(tokenizer, second, prompt_length)
@@ -631,8 +676,8 @@ def evaluate_policy(policy: nn.Module, reference: nn.Module, reward_model: nn.Mo
     """
     generator = torch.Generator().manual_seed(seed)
     prompts = [tokenizer.encode(prompt_text(topic)) for topic in TOPICS]
-    ids, p = sample_responses(policy, prompts, n_per_prompt, max_new_tokens, generator)
     end_id = tokenizer.stoi[END]
+    ids, p = sample_responses(policy, prompts, n_per_prompt, max_new_tokens, generator, end_id)
     mask = response_mask(ids, p, end_id)
     kl = (kl_per_token(response_logits(policy, ids, p), response_logits(reference, ids, p)) * mask).sum(1)
     texts = _answers_text(tokenizer, ids, p)
@@ -645,15 +690,18 @@ def optimise_policy(reference: nn.Module, reward_model: nn.Module, tokenizer: Wo
                     *, beta: float, iterations: int, n_per_prompt: int, max_new_tokens: int, lr: float,
                     ppo_epochs: int = 1, clip: float = 0.2, eval_every: int = 10, print_every: int | None = None,
                     seed: int = 0, verbose: bool = True) -> tuple[nn.Module, dict]:
-    """KL-penalised policy optimisation: PPO with a per-token KL penalty to the frozen reference model.
+    """KL-penalised policy optimisation: a PPO-style clipped policy gradient with a per-token KL penalty.
 
     Each iteration samples ``n_per_prompt`` answers per topic from the current policy, scores them with the
-    reward model, builds the per-token returns of :func:`kl_penalised_returns`, subtracts the batch mean of the
+    reward model, builds the per-token returns of :func:`kl_penalised_returns`, subtracts the batch's mean
     reward as a baseline (advantage = return - baseline), and takes ``ppo_epochs`` Adam steps on
-    :func:`ppo_clipped_loss`. With ``ppo_epochs=1`` this is REINFORCE with a baseline. Every ``eval_every``
-    iterations the mean reward-model score, hidden score and KL of the sampled batch are recorded; if
-    ``verbose`` they are printed every ``print_every`` iterations (default: at every record). Returns
-    ``(policy, history)``; the reference model is not changed.
+    :func:`ppo_clipped_loss`. There is no value network and no generalised advantage estimation (GAE), so this
+    is not full PPO: with a mean baseline over sampled answers it is close to RLOO (Ahmadian et al., 2024) and
+    GRPO (Shao et al., 2024); with ``ppo_epochs=1`` it is REINFORCE with a baseline. Every ``eval_every``
+    iterations the mean reward-model score, hidden score and exact KL (nats per answer) of the sampled batch
+    are recorded; if ``verbose`` they are printed every ``print_every`` iterations (default: at every record).
+    Returns ``(policy, history)`` with history lists ``iteration``, ``rm_score``, ``true_score`` and ``kl``;
+    the reference model is not changed.
     """
     check_int("iterations", iterations, minimum=1)
     check_int("ppo_epochs", ppo_epochs, minimum=1)
@@ -671,7 +719,7 @@ def optimise_policy(reference: nn.Module, reward_model: nn.Module, tokenizer: Wo
     end_id = tokenizer.stoi[END]
     history = {"iteration": [], "rm_score": [], "true_score": [], "kl": []}
     for iteration in range(iterations + 1):
-        ids, p = sample_responses(policy, prompts, n_per_prompt, max_new_tokens, generator)
+        ids, p = sample_responses(policy, prompts, n_per_prompt, max_new_tokens, generator, end_id)
         mask = response_mask(ids, p, end_id)
         answers = ids[:, p:]
         with torch.no_grad():
@@ -711,16 +759,23 @@ def _answer_log_probs(model: nn.Module, ids: torch.Tensor, prompt_length: int, e
 
 
 def train_dpo(reference: nn.Module, pairs: dict, end_id: int, *, beta: float, steps: int, batch_size: int,
-              lr: float, seed: int = 0, verbose: bool = True) -> tuple[nn.Module, list[float]]:
+              lr: float, seed: int = 0, verbose: bool = True,
+              callback: Callable[[int, nn.Module], None] | None = None,
+              callback_every: int = 25) -> tuple[nn.Module, list[float]]:
     """Direct preference optimisation: fit a copy of ``reference`` to the pairs with :func:`dpo_loss`.
 
-    The reference log-probabilities are computed once; every step takes ``batch_size`` random pairs.
-    Returns ``(policy, losses)``; the reference model is not changed.
+    The reference log-probabilities are computed once; every step takes ``batch_size`` random pairs (from a
+    generator seeded with ``seed``) and one Adam step. If given, ``callback(step, policy)`` is called after
+    every ``callback_every`` steps, e.g. to record :func:`dpo_statistics` on held-out pairs (it should not
+    change the policy). Returns ``(policy, losses)``; the reference model is not changed.
     """
     check_int("steps", steps, minimum=1)
     check_int("batch_size", batch_size, minimum=1)
+    check_int("callback_every", callback_every, minimum=1)
     check_positive("lr", lr)
     check_positive("beta", beta)
+    if callback is not None and not callable(callback):
+        raise TypeError("callback must be a function of (step, policy)")
     p = pairs["prompt_length"]
     reference.eval()
     with torch.no_grad():
@@ -736,10 +791,38 @@ def train_dpo(reference: nn.Module, pairs: dict, end_id: int, *, beta: float, st
                         _answer_log_probs(policy, pairs["rejected"][batch], p, end_id),
                         reference_chosen[batch], reference_rejected[batch], beta)
 
+    def after_step(step):
+        if callback is not None and step % callback_every == 0:
+            policy.eval()
+            callback(step, policy)
+            policy.train()
+
     losses = _train_steps(optimizer, step_loss, steps, verbose,
-                          lambda step, loss: f"DPO beta {beta:g} step {step:4d}/{steps}  loss {loss:.3f}")
+                          lambda step, loss: f"DPO beta {beta:g} step {step:4d}/{steps}  loss {loss:.3f}",
+                          after_step)
     policy.eval()
     return policy, losses
+
+
+@torch.no_grad()
+def dpo_statistics(policy: nn.Module, reference: nn.Module, pairs: dict, end_id: int, beta: float) -> dict:
+    """How a DPO policy treats preference pairs, e.g. held-out ones: a dict of floats (means over the pairs).
+
+    With the log-ratios ``chosen = log pi(y_w) - log pi_ref(y_w)`` and ``rejected = log pi(y_l) -
+    log pi_ref(y_l)`` (nats, summed over each answer's tokens), it returns ``loss`` (the DPO loss),
+    ``accuracy`` (the share of pairs whose implicit reward margin ``beta * (chosen - rejected)`` is positive),
+    ``margin`` (the mean of that margin), and the means of ``chosen`` and ``rejected``. A falling ``chosen``
+    means the policy makes even the preferred answers less likely than the reference did.
+    """
+    check_positive("beta", beta)
+    p = pairs["prompt_length"]
+    chosen = (_answer_log_probs(policy, pairs["chosen"], p, end_id)
+              - _answer_log_probs(reference, pairs["chosen"], p, end_id))
+    rejected = (_answer_log_probs(policy, pairs["rejected"], p, end_id)
+                - _answer_log_probs(reference, pairs["rejected"], p, end_id))
+    margins = beta * (chosen - rejected)
+    return {"loss": float(-F.logsigmoid(margins).mean()), "accuracy": float((margins > 0).float().mean()),
+            "margin": float(margins.mean()), "chosen": float(chosen.mean()), "rejected": float(rejected.mean())}
 
 
 def weights_fingerprint(model: nn.Module) -> str:

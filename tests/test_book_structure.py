@@ -11,6 +11,15 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+# A long chapter may be split into section notebooks, as d2l does: a chapter page notebooks/NN_slug.md (no code)
+# whose sections are notebooks/NN_1_slug.ipynb, NN_2_slug.ipynb, ... (CONTRIBUTING.md, "Chapters in sections").
+CHAPTER_PAGES = sorted((ROOT / "notebooks").glob("*.md"))
+SECTION = re.compile(r"\d\d_\d_[a-z0-9_]+\.ipynb")
+
+
+def chapter_of(path: Path) -> str:
+    """The chapter number of a chapter notebook, a section notebook or a chapter page: '09' for 09_1_x.ipynb."""
+    return path.name[:2]
 
 
 def toc_files() -> list[str]:
@@ -40,14 +49,36 @@ def test_every_toc_entry_exists():
 
 def test_toc_lists_every_notebook_and_page():
     listed = set(toc_files())
-    for path in NOTEBOOKS + sorted((ROOT / "book").glob("*.md")):
+    for path in NOTEBOOKS + CHAPTER_PAGES + sorted((ROOT / "book").glob("*.md")):
         entry = str(path.relative_to(ROOT).with_suffix(""))
         assert entry in listed, f"{entry} is not listed in _toc.yml"
+
+
+def test_section_notebooks_sit_under_their_chapter_page():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    sections_of = {chapter["file"]: [s["file"] for s in chapter.get("sections", [])]
+                   for part in toc.get("parts", []) for chapter in part.get("chapters", [])}
+    for path in NOTEBOOKS:
+        if SECTION.fullmatch(path.name):
+            pages = [p for p in CHAPTER_PAGES if chapter_of(p) == chapter_of(path)]
+            assert len(pages) == 1, f"{path.name} is a section notebook, but chapter {chapter_of(path)} has no page"
+            page = str(pages[0].relative_to(ROOT).with_suffix(""))
+            entry = str(path.relative_to(ROOT).with_suffix(""))
+            assert entry in sections_of.get(page, []), f"_toc.yml should list {entry} under {page}"
+    for page in CHAPTER_PAGES:
+        text_ = page.read_text(encoding="utf-8")
+        assert re.match(r"# \S", text_), f"{page.name} should start with '# Chapter title'"
+        assert "In this chapter you will" in text_, f"{page.name} should say what the reader will be able to do"
+        assert "```{code-cell" not in text_, f"{page.name} is a chapter page: its code belongs in its sections"
 
 
 def test_notebook_names_follow_the_numbering():
     for path in NOTEBOOKS:
         assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name), f"{path.name} should be NN_short_slug.ipynb"
+        if SECTION.fullmatch(path.name):
+            assert not (ROOT / "notebooks" / f"{path.name[:2]}.ipynb").exists()
+    for page in CHAPTER_PAGES:
+        assert re.fullmatch(r"\d\d_[a-z0-9_]+\.md", page.name), f"{page.name} should be NN_short_slug.md"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -68,12 +99,25 @@ def test_every_figure_has_alt_text(path):
             )
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_at_least_three_exercises_each_with_a_solution(path):
+def exercise_labels(path: Path) -> list[str]:
     markdown = "\n".join(text(c) for c in load(path)["cells"] if c["cell_type"] == "markdown")
-    exercises = re.findall(r"\{exercise(?:-start)?\}[^\n]*\n:label:\s*(\S+)", markdown)
+    return re.findall(r"\{exercise(?:-start)?\}[^\n]*\n:label:\s*(\S+)", markdown)
+
+
+def test_every_chapter_has_at_least_three_exercises():
+    for number in sorted({chapter_of(p) for p in NOTEBOOKS}):
+        labels = [label for p in NOTEBOOKS if chapter_of(p) == number for label in exercise_labels(p)]
+        assert len(labels) >= 3, f"chapter {number} has {len(labels)} labelled exercises; at least 3 are required"
+        assert all(label.startswith(f"ex-{number}-") for label in labels), f"chapter {number}: labels {labels}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_exercises_each_with_a_solution(path):
+    markdown = "\n".join(text(c) for c in load(path)["cells"] if c["cell_type"] == "markdown")
+    exercises = exercise_labels(path)
     solutions = set(re.findall(r"\{solution(?:-start)?\}\s*(\S+)", markdown))
-    assert len(exercises) >= 3, f"{path.name} has {len(exercises)} labelled exercises; at least 3 are required"
+    minimum = 2 if SECTION.fullmatch(path.name) else 3
+    assert len(exercises) >= minimum, f"{path.name} has {len(exercises)} labelled exercises; {minimum} are required"
     missing = [label for label in exercises if label not in solutions]
     assert not missing, f"{path.name}: exercises without a solution: {missing}"
     assert markdown.count("{solution-start}") == markdown.count("{solution-end}")
@@ -85,10 +129,9 @@ def test_solution_code_cells_are_tagged(path):
     inside = False
     for index, cell in enumerate(load(path)["cells"]):
         source = text(cell)
-        if cell["cell_type"] == "markdown" and "{solution-start}" in source:
-            inside = True
-        elif cell["cell_type"] == "markdown" and "{solution-end}" in source:
-            inside = False
+        if cell["cell_type"] == "markdown" and ("{solution-start}" in source or "{solution-end}" in source):
+            # the last marker of the cell decides: a short solution may open and close in one cell
+            inside = source.rfind("{solution-start}") > source.rfind("{solution-end}")
         elif cell["cell_type"] == "code" and inside:
             tags = cell.get("metadata", {}).get("tags", [])
             assert "solution" in tags, f"{path.name} cell {index}: code inside a solution needs the tag 'solution'"
@@ -136,7 +179,8 @@ def test_most_cells_are_compared_exactly_and_run_dependent_ones_are_claimed():
 def test_chapter_shape(path):
     cells = load(path)["cells"]
     markdown = "\n".join(text(c) for c in cells if c["cell_type"] == "markdown")
-    assert "In this chapter you will" in markdown[:3000], f"{path.name} should open with what the reader will do"
+    opening = "In this section you will" if SECTION.fullmatch(path.name) else "In this chapter you will"
+    assert opening in markdown[:3000], f"{path.name} should open with what the reader will do ({opening!r})"
     for heading in ("Summary", "Exercises", "Further reading"):
         assert re.search(rf"^#+ .*{heading}", markdown, re.MULTILINE), f"{path.name} has no '{heading}' section"
     assert re.search(r"[\u4e00-\u9fff]", markdown), f"{path.name} gives no Chinese term for its key concepts"
@@ -153,7 +197,7 @@ def test_glossary_is_bilingual():
 def test_citation_keys_exist():
     bib = (ROOT / "book" / "references.bib").read_text(encoding="utf-8")
     keys = set(re.findall(r"^@\w+\{([^,]+),", bib, re.MULTILINE))
-    sources = [p.read_text(encoding="utf-8") for p in NOTEBOOKS + sorted((ROOT / "book").glob("*.md"))]
+    sources = [p.read_text(encoding="utf-8") for p in NOTEBOOKS + CHAPTER_PAGES + sorted((ROOT / "book").glob("*.md"))]
     for source in sources:
         for group in re.findall(r"\{cite(?::[a-z]+)?\}`([^`]+)`", source):
             for key in group.split(","):

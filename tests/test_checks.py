@@ -470,3 +470,4 @@ def test_groups():
     fails_with("ex-11-groups", lambda w, bits, group: dequantise(*quantise_per_channel(w, bits)), "own scale")
     fails_with("ex-11-groups", lambda w, bits, group: quantise_groups(w, bits, group).reshape(-1, group),
                "reshape back")
+    fails_with("ex-11-groups", lambda w, bits, group: quantise_groups(w, 4, 8), "group size")  # fixed settings

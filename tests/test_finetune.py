@@ -10,11 +10,14 @@ from llmbook.finetune import (
     accuracy,
     add_typos,
     char_surprisals,
+    classifier_loss,
     encode_batch,
     in_context_classify,
+    in_context_scores,
     make_sft_pairs,
     make_typo_task,
     sft_tensors,
+    start_from_probe,
     train_classifier,
 )
 from llmbook.tokenizers import CharTokenizer
@@ -95,6 +98,64 @@ def test_in_context_classify_returns_one_class_per_query(tokenizer):
     assert preds.shape == (2,) and set(preds.tolist()) <= {0, 1}
     with pytest.raises(ValueError, match="two classes"):
         in_context_classify(gpt, tokenizer, [], ["x"], ["A"])
+    with pytest.raises(ValueError, match="list of strings"):
+        in_context_scores(gpt, tokenizer, [], "the", ["A", "B"])
+
+
+def test_in_context_scores_are_the_label_words_log_probabilities(tokenizer):
+    gpt = tiny_gpt(tokenizer.vocab_size).eval()
+    shots = [("the", 0), ("teh", 1)]
+    scores = in_context_scores(gpt, tokenizer, shots, ["wuold", "the"], ["A", "B"])
+    assert scores.shape == (2, 2) and (scores < 0).all()
+    prompt = "the - A\nteh - B\nwuold - "  # the first query's prompt, by hand
+    with torch.no_grad():
+        logits, _ = gpt(torch.tensor([tokenizer.encode(prompt)]))
+    by_hand = torch.log_softmax(logits[0, -1], dim=-1)[tokenizer.encode("B")[0]]
+    assert scores[0, 1] == pytest.approx(float(by_hand), abs=1e-5)
+    assert np.array_equal(in_context_classify(gpt, tokenizer, shots, ["wuold", "the"], ["A", "B"]),
+                          scores.argmax(axis=1))
+    two_tokens = in_context_scores(gpt, tokenizer, shots, ["wuold"], ["AB", "BA"])  # the general path
+    with torch.no_grad():
+        logits, _ = gpt(torch.tensor([tokenizer.encode("the - AB\nteh - BA\nwuold - A")]))
+    log_probs = torch.log_softmax(logits[0], dim=-1)
+    a, b = tokenizer.encode("AB")
+    assert two_tokens[0, 0] == pytest.approx(float(log_probs[-2, a] + log_probs[-1, b]), abs=1e-5)
+
+
+def test_classifier_loss_is_the_mean_cross_entropy():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2).train()
+    inputs, labels = torch.randn(10, 3), torch.tensor([0, 1] * 5)
+    expected = float(torch.nn.functional.cross_entropy(model(inputs), labels).detach())
+    assert classifier_loss(model, inputs, labels, batch_size=3) == pytest.approx(expected, rel=1e-5)
+    assert model.training  # the mode is restored
+    with pytest.raises(ValueError, match="same length"):
+        classifier_loss(model, inputs, labels[:4])
+
+
+def test_start_from_probe_copies_the_probe_into_the_head(tokenizer):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    gpt = tiny_gpt(tokenizer.vocab_size)
+    classifier = SurprisalClassifier(gpt, k=4)
+    texts, labels = make_typo_task(TEXT, 40, n_chars=24, seed=0)
+    ids = encode_batch(tokenizer, texts)
+    with torch.no_grad():
+        features = classifier.features(ids)
+    probe = make_pipeline(StandardScaler(), LogisticRegression()).fit(features.numpy(), labels)
+    start_from_probe(classifier, probe)
+    with torch.no_grad():
+        probability = torch.softmax(classifier(ids), dim=1)[:, 1]
+    assert np.allclose(probability.numpy(), probe.predict_proba(features.numpy())[:, 1], atol=1e-5)
+    assert start_from_probe(classifier, (probe[0], probe[1])) is classifier  # a pair works too
+    with pytest.raises(ValueError, match="2 outputs"):
+        start_from_probe(SurprisalClassifier(gpt, n_classes=3, k=4), probe)
+    with pytest.raises(ValueError, match="reads 4 features"):
+        start_from_probe(SurprisalClassifier(gpt, k=5), probe)
+    with pytest.raises(ValueError, match="fitted"):
+        start_from_probe(classifier, [probe[1]])
 
 
 def test_sft_tensors_mask_the_prompt(tokenizer):

@@ -6,6 +6,7 @@ from torch import nn
 from llmbook.generation import generate
 from llmbook.inference import (
     KVCache,
+    confidence_auroc,
     dequantise,
     expected_calibration_error,
     fit_temperature,
@@ -16,9 +17,9 @@ from llmbook.inference import (
     quantised_copy,
     quantised_weight_bytes,
     reliability_bins,
+    risk_coverage,
     verbatim_completion_rate,
 )
-from llmbook.retrieval import TOWNS, TfidfRetriever, make_people
 from llmbook.transformer import GPT, GPTConfig
 
 
@@ -142,6 +143,23 @@ def test_verbatim_completion_rate():
         verbatim_completion_rate(model, [], 3, 4)
     with pytest.raises(ValueError, match="suffix_length"):
         verbatim_completion_rate(model, [prompt + continuation], 3, 0)
+    with pytest.raises(ValueError, match="n_ctx=12"):
+        verbatim_completion_rate(model, [list(range(13))], 6, 8)  # 13 positions do not fit in 12
+    with pytest.raises(TypeError, match="GPT"):
+        verbatim_completion_rate(nn.Linear(2, 2), [prompt + continuation], 3, 4)
+
+
+def test_verbatim_rate_in_one_batch_equals_one_sequence_at_a_time():
+    model = make_model()
+    generator = torch.Generator().manual_seed(5)
+    sequences = [torch.randint(0, 13, (7,), generator=generator) for _ in range(6)]
+    for seq in sequences[:3]:  # make half of them the model's own greedy continuation
+        seq[3:] = generate_with_cache(model, seq[:3], 4, greedy=True)[0]
+    one_by_one = [verbatim_completion_rate(model, [seq], 3, 4) for seq in sequences]
+    assert one_by_one[:3] == [1.0, 1.0, 1.0]
+    assert verbatim_completion_rate(model, sequences, 3, 4) == pytest.approx(sum(one_by_one) / 6)
+    longer = [torch.cat([seq, torch.tensor([0, 1])]) for seq in sequences]  # extra tokens are ignored
+    assert verbatim_completion_rate(model, longer, 3, 4) == verbatim_completion_rate(model, sequences, 3, 4)
 
 
 # ------------------------------------------------------------------------------------------- quantisation
@@ -197,8 +215,10 @@ def test_quantised_copy_and_memory():
     assert full == 4 * sum(p.numel() for p in model.parameters())
     matrices = [p for p in model.parameters() if p.dim() == 2]
     vectors = sum(p.numel() for p in model.parameters() if p.dim() == 1)
-    expected8 = sum(p.numel() + 4 * p.shape[0] for p in matrices) + 4 * vectors
+    expected8 = sum(p.numel() + 2 * p.shape[0] for p in matrices) + 4 * vectors  # fp16 scales by default
     assert quantised_weight_bytes(model, 8) == expected8
+    rows = sum(p.shape[0] for p in matrices)
+    assert quantised_weight_bytes(model, 8, scale_bytes=4) == expected8 + 2 * rows  # float32 scales
     assert quantised_weight_bytes(model, 4) < quantised_weight_bytes(model, 8) < full
 
 
@@ -223,6 +243,8 @@ def test_quantisation_bad_input():
         quantised_copy("model", 4)
     with pytest.raises(TypeError, match="Module"):
         quantised_weight_bytes("model", 4)
+    with pytest.raises(ValueError, match="scale_bytes"):
+        quantised_weight_bytes(make_model(), 4, scale_bytes=0)
 
 
 # -------------------------------------------------------------------------------------------- calibration
@@ -279,41 +301,41 @@ def test_fit_temperature_recovers_a_known_temperature():
         fit_temperature(torch.zeros(3, 2), torch.tensor([0, 1, 1]), low=2.0, high=1.0)
 
 
-# ---------------------------------------------------------------------------------------------- retrieval
+# ------------------------------------------------------------------------------------------- discrimination
 
 
-def test_make_people_is_reproducible_and_distinct():
-    people = make_people(100, seed=3)
-    assert people == make_people(100, seed=3) and people != make_people(100, seed=4)
-    assert len({p.name for p in people}) == 100
-    assert people[0].sentence().startswith(people[0].name + " lives in " + people[0].town)
-    only_oslo = make_people(20, town_weights=[1] + [0] * (len(TOWNS) - 1))
-    assert {p.town for p in only_oslo} == {"Oslo"}
-    with pytest.raises(ValueError, match="at most 576"):
-        make_people(577)
-    with pytest.raises(ValueError, match="town_weights"):
-        make_people(5, town_weights=[1, 2])
+def test_auroc_hand_made_cases():
+    assert confidence_auroc([0.9, 0.8, 0.3, 0.2], [1, 1, 0, 0]) == pytest.approx(1.0)  # perfect ranking
+    assert confidence_auroc([0.9, 0.8, 0.3, 0.2], [0, 0, 1, 1]) == pytest.approx(0.0)  # reversed
+    assert confidence_auroc([0.5, 0.5, 0.5], [1, 0, 1]) == pytest.approx(0.5)  # ties count one half
+    # right answers 0.9, 0.4; wrong 0.6, 0.2: pairs won 0.9>0.6, 0.9>0.2, 0.4>0.2 -> 3 of 4
+    assert confidence_auroc([0.9, 0.6, 0.4, 0.2], [True, False, True, False]) == pytest.approx(0.75)
 
 
-def test_tfidf_retriever_finds_the_right_document():
-    people = make_people(50, seed=0)
-    retriever = TfidfRetriever([p.sentence() for p in people])
-    for i, person in enumerate(people):
-        assert retriever.search(f"Where does {person.name} live?")[0] == i
-    assert len(retriever.search("Oslo", k=3)) == 3
-    scores = retriever.scores("nothing matches zzz")
-    assert scores.shape == (50,) and np.all(scores == 0)
+def test_auroc_does_not_change_under_a_monotone_map_and_matches_a_large_random_case():
     rng = np.random.default_rng(0)
-    noisy = [retriever.noisy_search(people[0].name, 1.0, rng) for _ in range(20)]
-    assert 0 not in noisy  # noise 1.0: always another document
-    assert retriever.noisy_search(people[0].name, 0.0, rng) == 0
-    with pytest.raises(TypeError, match="non-empty strings"):
-        TfidfRetriever(["a b", ""])
+    conf = rng.uniform(size=300)
+    right = rng.uniform(size=300) < conf  # surer answers are more often right
+    auroc = confidence_auroc(conf, right)
+    assert 0.7 < auroc < 0.9
+    assert confidence_auroc(conf ** 3, right) == pytest.approx(auroc)
+    assert confidence_auroc(rng.uniform(size=2000), rng.uniform(size=2000) < 0.5) == pytest.approx(0.5, abs=0.05)
+
+
+def test_risk_coverage():
+    coverage, risk = risk_coverage([0.2, 0.9, 0.6, 0.4], [0, 1, 0, 1])
+    assert coverage.tolist() == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    # most confident first: 0.9 right, 0.6 wrong, 0.4 right, 0.2 wrong
+    assert risk.tolist() == pytest.approx([0.0, 0.5, 1 / 3, 0.5])
+    assert risk[-1] == pytest.approx(1 - 0.5)  # at full coverage: the error rate
+
+
+def test_discrimination_bad_input():
+    with pytest.raises(ValueError, match="one right and one wrong"):
+        confidence_auroc([0.4, 0.6], [1, 1])
+    with pytest.raises(ValueError, match="same length"):
+        confidence_auroc([0.4, 0.6], [1])
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        risk_coverage([1.2], [1])
     with pytest.raises(ValueError, match="at least one"):
-        TfidfRetriever([])
-    with pytest.raises(TypeError, match="query"):
-        retriever.scores(3)
-    with pytest.raises(ValueError, match=">= 1"):
-        retriever.search("Oslo", k=0)
-    with pytest.raises(ValueError, match="noise"):
-        retriever.noisy_search("Oslo", 1.5, rng)
+        risk_coverage([], [])

@@ -157,3 +157,16 @@ def test_a_failed_call_leaves_the_model_unchanged():
     with pytest.raises(ValueError):
         add_lora(model, ["qkv", "down"], rank=20)  # qkv allows 16, down allows 16: nothing may be wrapped
     assert not lora_layers(model) and all(p.requires_grad for p in model.parameters())
+
+
+def test_b_at_zero_lets_b_learn_first_but_both_at_zero_never_learn():
+    layer = LoRALinear(nn.Linear(6, 4), rank=2)
+    x = torch.randn(5, 6)
+    layer(x).pow(2).sum().backward()
+    assert torch.count_nonzero(layer.lora_A.grad) == 0  # dL/dA is proportional to B, which is zero
+    assert torch.count_nonzero(layer.lora_B.grad) > 0  # dL/dB is proportional to x A^T, which is not
+    stuck = LoRALinear(nn.Linear(6, 4), rank=2)
+    with torch.no_grad():
+        stuck.lora_A.zero_()
+    stuck(x).pow(2).sum().backward()
+    assert torch.count_nonzero(stuck.lora_A.grad) == 0 and torch.count_nonzero(stuck.lora_B.grad) == 0

@@ -8,6 +8,7 @@ import torch
 
 from llmbook.rlhf import (
     END,
+    NEGATIVE,
     POSITIVE,
     TOPICS,
     Labeller,
@@ -17,8 +18,10 @@ from llmbook.rlhf import (
     demonstration,
     demonstrations,
     dpo_loss,
+    dpo_statistics,
     encode_examples,
     hidden_score,
+    is_review,
     kl_penalised_returns,
     kl_per_token,
     optimise_policy,
@@ -28,6 +31,7 @@ from llmbook.rlhf import (
     response_logits,
     response_mask,
     reward_model_from,
+    sample_responses,
     sequence_rewards,
     sft_loss,
     token_log_probs,
@@ -75,14 +79,16 @@ def test_demonstrations_are_deterministic_well_formed_and_never_repeat(tokenizer
         words = text.split()
         assert words[-1] == END and words[3] == ":"
         topic = words[2]
-        answer = words[4:-1]
-        content = [w for w in answer if w not in ("the", "was", "and", "but")]
-        assert len(content) == len(set(content)), text  # no noun or adjective twice
+        answer = words[4:]
+        assert is_review(answer), text
+        content = [w for w in answer[:-1] if w not in ("the", "was", "and", "but")]
+        assert len(content) == len(set(content)) == 4, text  # two nouns and two adjectives, none twice
         assert all(w in TOPICS[topic] for w in answer[1::5]), text  # nouns belong to the topic
+        assert hidden_score(answer) == pytest.approx(sum(POSITIVE.get(w, 0) + NEGATIVE.get(w, 0) for w in answer))
         tokenizer.encode(text)  # every word is in the vocabulary
     praise = [demonstration(random.Random(i), "film", "praise") for i in range(200)]
     positive = sum(w in POSITIVE for t in praise for w in t.split())
-    total = sum(w in POSITIVE or w in ("dull", "awful", "poor", "weak", "bland") for t in praise for w in t.split())
+    total = sum(w in POSITIVE or w in NEGATIVE for t in praise for w in t.split())
     assert positive / total > 0.8
 
 
@@ -97,32 +103,63 @@ def test_prompt_text_and_bad_input():
         demonstrations(0)
 
 
+def test_is_review_accepts_two_clauses_only():
+    assert is_review("the plot was great but the cast was dull .")
+    assert is_review("the plot was great and the plot was great . superb superb")  # stops at the end mark
+    assert is_review(["the", "room", "was", "fine", "and", "the", "view", "was", "superb", "."])
+    assert not is_review("the plot was great .")  # one clause
+    assert not is_review("the plot was great and the cast was dull")  # never ends
+    assert not is_review("superb superb .")
+    assert not is_review("the plot was great the cast was dull .")  # no joining word
+    assert not is_review("the plot was great and the cast was superb and the music was fine .")  # three
+    assert not is_review("the plot was tasty and the cast was dull .")  # not an adjective of the world
+    assert is_review("the plot was tasty and the cast was dull .", values={"tasty": 1.0, "dull": -1.0})
+    with pytest.raises(TypeError):
+        is_review(3)
+
+
 def test_hidden_score_by_hand():
-    assert hidden_score("the plot was great .") == pytest.approx(1.0)
     assert hidden_score("the plot was great but the cast was dull .") == pytest.approx(0.0)
-    # "plot" and "great" repeated: 1.0 - 2 * 1.0
-    assert hidden_score("the plot was great and the plot was great .") == pytest.approx(-1.0)
-    assert hidden_score("the plot was great and the plot was great .", repetition_penalty=0.5) == pytest.approx(0.0)
+    assert hidden_score("the plot was superb and the cast was lovely .") == pytest.approx(3.0)
+    assert hidden_score("the plot was awful and the cast was poor .") == pytest.approx(-3.0)
+    # "superb" repeated: 2.0 - 2.0; with "plot" repeated as well: 2.0 - 2 * 2.0
+    assert hidden_score("the plot was superb and the cast was superb .") == pytest.approx(0.0)
+    assert hidden_score("the plot was superb and the plot was superb .") == pytest.approx(-2.0)
+    assert hidden_score("the plot was superb and the plot was superb .", repetition_penalty=0.5) == \
+        pytest.approx(1.0)
     assert hidden_score(".") == -1.0  # says nothing
     assert hidden_score("the plot was great") == -1.0  # never ends
-    assert hidden_score("the plot was great . the cast was dull .") == pytest.approx(1.0)  # stops at the end
+    assert hidden_score("superb superb superb .") == -1.0  # not a review
+    assert hidden_score("superb .", unhelpful=-5.0) == -5.0
+    assert hidden_score("the plot was great and the cast was fine . the cast was dull .") == pytest.approx(2.0)
+    flipped = {w: -v for w, v in {**POSITIVE, **NEGATIVE}.items()}
+    assert hidden_score("the plot was superb and the cast was awful .", values=flipped) == pytest.approx(0.0)
+    assert hidden_score("the plot was awful and the cast was dull .", values=flipped) == pytest.approx(3.0)
     with pytest.raises(ValueError):
         hidden_score("the plot was great .", repetition_penalty=-1)
+    with pytest.raises(ValueError, match="unhelpful"):
+        hidden_score("the plot was great .", unhelpful=float("nan"))
     with pytest.raises(TypeError):
         hidden_score(3)
+    with pytest.raises(TypeError, match="values"):
+        hidden_score("the plot was great .", values=[1.0])
 
 
 def test_labeller_is_a_noisy_bradley_terry_judge():
     labeller = Labeller(temperature=0.5)
-    good, bad = "the plot was great .", "the plot was dull ."
-    assert labeller.probability(good, bad) == pytest.approx(1 / (1 + math.exp(-2.0 / 0.5)))
+    good, bad = "the plot was great and the cast was fine .", "the plot was dull and the cast was weak ."
+    assert labeller.probability(good, bad) == pytest.approx(1 / (1 + math.exp(-4.0 / 0.5)))
     assert labeller.probability(good, good) == pytest.approx(0.5)
-    choices = labeller.prefers_first([good] * 2000, [bad] * 2000, seed=0)
-    assert abs(sum(choices) / 2000 - labeller.probability(good, bad)) < 0.02
-    assert choices == labeller.prefers_first([good] * 2000, [bad] * 2000, seed=0)
+    close = "the plot was great but the cast was dull ."  # two points below good
+    choices = labeller.prefers_first([good] * 2000, [close] * 2000, seed=0)
+    assert abs(sum(choices) / 2000 - labeller.probability(good, close)) < 0.02
+    assert choices == labeller.prefers_first([good] * 2000, [close] * 2000, seed=0)
+    assert Labeller().probability(good, close) == pytest.approx(1 / (1 + math.exp(-2.0)))  # temperature 1
     assert Labeller(score=lambda text: -hidden_score(text)).probability(good, bad) < 0.5
     with pytest.raises(ValueError):
         Labeller(temperature=0)
+    with pytest.raises(TypeError):
+        Labeller(score="not a function")
     with pytest.raises(ValueError, match="as many"):
         labeller.prefers_first([good], [good, bad])
 
@@ -176,12 +213,28 @@ def test_reward_model_reads_the_last_answer_token_and_leaves_the_model_alone(mod
 
 def test_reward_model_training_learns_the_labellers_order(model, tokenizer):
     torch.manual_seed(0)
-    pairs = preference_pairs(model, tokenizer, Labeller(temperature=0.1), 40, 6, seed=0)
+    longer = Labeller(temperature=0.1, score=lambda answer: float(len(answer.split())))  # likes long answers
+    pairs = preference_pairs(model, tokenizer, longer, 40, 6, seed=0)
     assert pairs["chosen"].shape == pairs["rejected"].shape == (120, 10)
     reward_model = reward_model_from(model)
     losses = train_reward_model(reward_model, pairs, tokenizer.stoi[END], steps=60, batch_size=32, lr=3e-3,
                                 verbose=False)
     assert sum(losses[-10:]) / 10 < losses[0] - 0.1
+
+
+def test_sample_responses_pads_after_the_end_mark_and_is_reproducible(model, tokenizer):
+    end_id = tokenizer.stoi[END]
+    prompts = [tokenizer.encode(prompt_text(topic)) for topic in TOPICS]
+    ids, p = sample_responses(model, prompts, 5, 8, torch.Generator().manual_seed(0), end_id)
+    assert p == 4 and ids.shape == (15, 12)
+    assert ids[:5, :4].tolist() == [prompts[0]] * 5 and ids[10:, :4].tolist() == [prompts[2]] * 5
+    for row in ids[:, 4:].tolist():
+        if end_id in row:  # everything after the first end mark is an end mark
+            assert set(row[row.index(end_id):]) == {end_id}
+    again, _ = sample_responses(model, prompts, 5, 8, torch.Generator().manual_seed(0), end_id)
+    assert torch.equal(ids, again)
+    with pytest.raises(ValueError, match="same length"):
+        sample_responses(model, [[1, 2], [1]], 2, 3, torch.Generator())
 
 
 # ---------------------------------------------------------------------------------------- KL and PPO
@@ -278,10 +331,25 @@ def test_train_dpo_raises_the_chosen_answers_relative_likelihood(model, tokenize
     chosen = encode_examples(tokenizer, ["| review film : the plot was great ."] * 8, 10)
     rejected = encode_examples(tokenizer, ["| review film : the plot was dull ."] * 8, 10)
     pairs = {"chosen": chosen, "rejected": rejected, "prompt_length": 4}
-    policy, losses = train_dpo(model, pairs, tokenizer.stoi[END], beta=0.5, steps=20, batch_size=4, lr=3e-3,
-                               verbose=False)
+    end_id = tokenizer.stoi[END]
+    start = dpo_statistics(model, model, pairs, end_id, beta=0.5)
+    assert start["loss"] == pytest.approx(math.log(2), abs=1e-5) and start["margin"] == pytest.approx(0, abs=1e-5)
+    seen = []
+    policy, losses = train_dpo(model, pairs, end_id, beta=0.5, steps=20, batch_size=4, lr=3e-3, verbose=False,
+                               callback=lambda step, policy: seen.append(step), callback_every=5)
+    assert seen == [5, 10, 15, 20]
     assert losses[0] == pytest.approx(math.log(2), abs=1e-5)  # the policy starts equal to the reference
     assert losses[-1] < 0.5
+    after = dpo_statistics(policy, model, pairs, end_id, beta=0.5)
+    assert after["accuracy"] == 1.0 and after["margin"] > 0.5
+    assert after["margin"] == pytest.approx(0.5 * (after["chosen"] - after["rejected"]), rel=1e-4)
+    assert after["loss"] == pytest.approx(losses[-1], abs=0.2)
+    with pytest.raises(ValueError):
+        train_dpo(model, pairs, end_id, beta=0.5, steps=2, batch_size=4, lr=1e-3, callback_every=0)
+    with pytest.raises(TypeError, match="callback"):
+        train_dpo(model, pairs, end_id, beta=0.5, steps=2, batch_size=4, lr=1e-3, callback="print")
+    with pytest.raises(ValueError):
+        dpo_statistics(policy, model, pairs, end_id, beta=0)
 
 
 # ------------------------------------------------------------------------------------------------- misc

@@ -10,9 +10,12 @@ from llmbook.params import transformer_block_params, transformer_params
 from llmbook.scaling import (
     FLOPS_PER_PARAM_TOKEN,
     PowerLawFit,
+    WittenBell,
+    bootstrap_by_group,
     compute_optimal,
     exact_match_from_per_token,
     fit_power_law,
+    fit_power_law_nls,
     gpu_days,
     non_embedding_parameters,
     score_next_tokens,
@@ -327,3 +330,132 @@ def test_train_family_rejects_short_data():
     with pytest.raises(ValueError, match="train_data"):
         train_family([(1, 4)], data, torch.zeros(50, dtype=torch.long), vocab_size=3, n_ctx=4, steps=1,
                      batch_size=1, lr=1e-3)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Nonlinear least squares with standard errors
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_fit_power_law_nls_recovers_exact_parameters_with_tiny_errors():
+    n = np.geomspace(300, 3e4, 6)
+    loss = 4.0 * n ** -0.3 + 1.9
+    fit = fit_power_law_nls(n, loss)
+    assert (fit.a, fit.alpha, fit.c) == (pytest.approx(4.0, rel=1e-5), pytest.approx(0.3, rel=1e-5),
+                                         pytest.approx(1.9, rel=1e-5))
+    assert fit.stderr is not None and max(fit.stderr) < 1e-5
+    assert fit_power_law(n, loss).stderr is None
+
+
+def test_fit_power_law_nls_minimises_squared_error_and_gives_plausible_errors():
+    rng = np.random.default_rng(0)
+    n = np.geomspace(300, 3e4, 6)
+    loss = 4.0 * n ** -0.3 + 1.9 + rng.normal(0, 0.01, size=6)
+    nls, hybrid = fit_power_law_nls(n, loss), fit_power_law(n, loss)
+    assert nls.rmse <= hybrid.rmse + 1e-12  # the least-squares fit of L can only be as good or better
+    se_a, se_alpha, se_c = nls.stderr
+    assert 0 < se_alpha < 1 and 0 < se_c < 1
+    # more noise, wider errors
+    noisier = fit_power_law_nls(n, 4.0 * n ** -0.3 + 1.9 + rng.normal(0, 0.05, size=6))
+    assert noisier.stderr[1] > se_alpha
+
+
+def test_fit_power_law_nls_needs_four_points_and_good_input():
+    with pytest.raises(ValueError, match="at least 4 points"):
+        fit_power_law_nls([10, 100, 1000], [3.0, 2.5, 2.2])
+    with pytest.raises(ValueError, match="does not fall"):
+        fit_power_law_nls([1, 10, 100, 1000], [1.0, 2.0, 3.0, 4.0])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The Witten-Bell n-gram baseline
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_witten_bell_distributions_sum_to_one():
+    text = "the cat sat on the mat. the hat."
+    alphabet = sorted(set(text)) + ["x", "y", "z"]  # three characters the text never shows
+    model = WittenBell(text, order=3, vocab_size=len(alphabet))
+    for context in ("", "t", "th", "zz", "a mat"):
+        total = sum(model.probability(context, ch) for ch in alphabet)
+        assert total == pytest.approx(1.0)
+        assert all(model.probability(context, ch) > 0 for ch in alphabet)
+
+
+def test_witten_bell_by_hand():
+    # "abab": unigram counts a:2 b:2 (N = 4, T = 2); bigram context "a" -> b twice (c = 2, T = 1)
+    model = WittenBell("abab", order=2, vocab_size=4)
+    p_b = (2 + 2 * 0.25) / (4 + 2)
+    assert model.probability("", "b") == pytest.approx(p_b)
+    assert model.probability("a", "b") == pytest.approx((2 + 1 * p_b) / (2 + 1))
+    assert model.probability("b", "b") == pytest.approx((0 + 1 * p_b) / (1 + 1))  # "b" is followed by "a" once
+    assert model.probability("c", "b") == pytest.approx(p_b)  # unseen context: back off
+    assert model.probability("xa", "b") == model.probability("a", "b")  # only the last order - 1 characters
+    # a context shorter than order - 1 is used whole: after "ab" only "c" was seen, after "b" also "d"
+    order4 = WittenBell("abcxbd", order=4, vocab_size=5)
+    assert order4.probability("ab", "c") > order4.probability("b", "c")
+    loss = -(math.log(model.probability("a", "b")) + math.log(model.probability("b", "a"))) / 2
+    assert model.loss("aba") == pytest.approx(loss)
+
+
+def test_witten_bell_loss_with_windows_uses_only_each_windows_characters():
+    model = WittenBell("abcabcabc", order=3, vocab_size=3)
+    text = "abcab"  # windows of 2: targets 1-2 (context from 0) and 3-4 (context from 2)
+    by_hand = -sum(math.log(model.probability(context, ch)) for context, ch in
+                   [("a", "b"), ("ab", "c"), ("c", "a"), ("ca", "b")]) / 4
+    assert model.loss(text, n_ctx=2) == pytest.approx(by_hand)
+    assert model.loss(text, n_ctx=2) > model.loss(text)  # less context, higher loss here
+    assert WittenBell("abcabcabc", order=1, vocab_size=3).loss("abc") == pytest.approx(math.log(3))
+
+
+def test_witten_bell_rejects_bad_input():
+    with pytest.raises(ValueError, match="non-empty"):
+        WittenBell("", order=2, vocab_size=3)
+    with pytest.raises(ValueError, match="more than vocab_size"):
+        WittenBell("abcd", order=2, vocab_size=3)
+    with pytest.raises(ValueError, match="order"):
+        WittenBell("abc", order=0, vocab_size=3)
+    model = WittenBell("abc", order=2, vocab_size=3)
+    with pytest.raises(TypeError, match="single character"):
+        model.probability("a", "bc")
+    with pytest.raises(ValueError, match="at least 2"):
+        model.loss("a")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Log-probability of answers and the bootstrap over groups
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_span_scores_log_prob_of_the_answer():
+    correct = torch.tensor([[True, True, False], [False, True, True]])
+    log_prob = torch.tensor([[-9.0, -0.1, -2.0], [-5.0, -0.3, -0.2]])
+    scores = span_scores(correct, 2, log_prob=log_prob)
+    assert scores["log_prob"] == pytest.approx(((-0.1 - 2.0) + (-0.3 - 0.2)) / 2)
+    assert "log_prob" not in span_scores(correct, 2)
+    with pytest.raises(ValueError, match="shape of correct"):
+        span_scores(correct, 2, log_prob=log_prob[:, :2])
+    with pytest.raises(ValueError, match="<= 0"):
+        span_scores(correct, 2, log_prob=-log_prob)
+
+
+def test_bootstrap_by_group_resamples_groups():
+    # two words of 10 items each: one always right, one always wrong; the mean is 0.5 but resampling words
+    # gives means of 0, 0.5 or 1, so the interval is wide, unlike a bootstrap over the 20 items
+    values = [1.0] * 10 + [0.0] * 10
+    groups = ["a"] * 10 + ["b"] * 10
+    low, high = bootstrap_by_group(values, groups, n_resamples=4000)
+    assert (low, high) == (0.0, 1.0)
+    items_low, items_high = bootstrap_by_group(values, range(20), n_resamples=4000)
+    assert 0.2 < items_low < 0.5 < items_high < 0.8
+    assert bootstrap_by_group(values, groups, seed=3) == bootstrap_by_group(values, groups, seed=3)
+    assert bootstrap_by_group([0.5, 0.5, 0.5], "xyz") == (0.5, 0.5)
+
+
+def test_bootstrap_by_group_rejects_bad_input():
+    with pytest.raises(ValueError, match="one group label"):
+        bootstrap_by_group([1.0, 0.0], ["a"])
+    with pytest.raises(ValueError, match="finite"):
+        bootstrap_by_group([1.0, float("nan")], ["a", "b"])
+    with pytest.raises(ValueError, match="below 1"):
+        bootstrap_by_group([1.0, 0.0], ["a", "b"], level=1.0)
