@@ -3,8 +3,9 @@
 - Every page gets a language switch under its title (and ``<link rel="alternate" hreflang>`` in its head) that
   opens the same page in the other edition. The Chinese site lives in ``zh/`` inside the English one
   (``make book-zh`` builds it there), so the links are relative and work offline and on any host.
-- In the Chinese build the alt text of figures in notebook outputs, which Sphinx does not extract as messages, is
-  translated from the page's catalogue (context ``alt text``; see ``booktools/i18n.py``), and the few English
+- In the Chinese build the alt text of figures in notebook outputs and the titles of exercises, which Sphinx does
+  not extract as messages, are translated from the page's catalogue (contexts ``alt text`` and ``exercise title``;
+  see ``booktools/i18n.py``), and the few English
   strings of ``book_site`` (the note offering the notebooks) are given in Chinese.
 """
 
@@ -67,7 +68,27 @@ def _translate_alt_text(app, doctree, docname):
             image["alt"] = table[alt]
 
 
+def _translate_exercise_titles(app, docname, source):
+    """Chinese build: exercise titles (directive arguments, which Sphinx does not translate) set in the source."""
+    if not is_chinese(app) or not docname.startswith("notebooks/") or not source[0].lstrip().startswith("{"):
+        return
+    import json
+
+    from booktools.i18n import TITLE_CONTEXT, catalogue_dir, translate_exercise_titles, translations
+
+    table = translations(catalogue_dir() / f"{docname}.po", TITLE_CONTEXT)
+    if not table:
+        return
+    nb = json.loads(source[0])
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            cell["source"] = translate_exercise_titles(text, table)
+    source[0] = json.dumps(nb, ensure_ascii=False)
+
+
 def setup(app):
+    app.connect("source-read", _translate_exercise_titles)
     app.connect("doctree-resolved", _translate_alt_text)
     app.connect("html-page-context", _add_switch, priority=920)  # after book_site's note (910): the switch on top
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -44,6 +44,11 @@ THRESHOLD = 0.95
 #: Pages that are not translated: the reference generated from the package's docstrings.
 UNTRANSLATED = ("book/api/",)
 ALT_CONTEXT = "alt text"
+#: Exercise titles are arguments of sphinx-exercise's directive, which Sphinx does not extract either; the Chinese
+#: build puts their translations into the notebook source as it reads it (``_ext/book_i18n.py``).
+TITLE_CONTEXT = "exercise title"
+CONTEXTS = (ALT_CONTEXT, TITLE_CONTEXT)
+EXERCISE_TITLE = re.compile(r"^([`:]{3,}\{exercise(?:-start)?\}[ \t]+)(\S.*?)[ \t]*$", re.MULTILINE)
 ZH_TITLE = "大模型与大语言模型：交互式教科书"
 
 
@@ -57,6 +62,22 @@ def translated_doc(docname: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------- alt text
+
+
+def exercise_titles(notebook: Path) -> list[str]:
+    """The title of every exercise in a notebook's markdown cells (the argument of ``{exercise-start}``)."""
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    titles = []
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            titles += [match.group(2) for match in EXERCISE_TITLE.finditer(source)]
+    return titles
+
+
+def translate_exercise_titles(source: str, table: dict[str, str]) -> str:
+    """Markdown with every exercise title found in ``table`` (English -> Chinese) replaced."""
+    return EXERCISE_TITLE.sub(lambda m: m.group(1) + table.get(m.group(2), m.group(2)), source)
 
 
 def alt_texts(notebook: Path) -> list[str]:
@@ -109,6 +130,8 @@ def template_for(docname: str, pot_dir: Path = POT_DIR, root: Path = ROOT):
     if notebook.exists():
         for alt in alt_texts(notebook):
             template.add(alt, context=ALT_CONTEXT, locations=[(f"{docname}.ipynb", 0)])
+        for title in exercise_titles(notebook):
+            template.add(title, context=TITLE_CONTEXT, locations=[(f"{docname}.ipynb", 0)])
     return template
 
 
@@ -279,7 +302,7 @@ def todo(docname: str, locales: Path = LOCALES) -> dict[str, str]:
     out = {}
     for m in read_catalogue(path):
         if m.id and (not m.string or m.fuzzy):
-            key = f"[{ALT_CONTEXT}] {m.id}" if m.context == ALT_CONTEXT else m.id
+            key = f"[{m.context}] {m.id}" if m.context in CONTEXTS else m.id
             out[key] = m.string or ""
     return out
 
@@ -294,8 +317,8 @@ def apply(docname: str, table: dict[str, str], locales: Path = LOCALES) -> list[
     catalogue = read_catalogue(path)
     problems = []
     for key, chinese in table.items():
-        context, english = (ALT_CONTEXT, key[len(ALT_CONTEXT) + 3:]) if key.startswith(f"[{ALT_CONTEXT}] ") \
-            else (None, key)
+        context, english = next(((c, key[len(c) + 3:]) for c in CONTEXTS if key.startswith(f"[{c}] ")),
+                                (None, key))
         message = catalogue.get(english, context=context)
         if message is None:
             problems.append(f"not in {docname}: {english[:70]!r}")
@@ -350,12 +373,12 @@ def translate_notebook(nb: dict, docname: str, locales: Path = LOCALES) -> dict:
     import copy
 
     path = locales / LANGUAGE / "LC_MESSAGES" / f"{docname}.po"
-    prose, alts = translations(path), translations(path, ALT_CONTEXT)
+    prose, alts, titles = translations(path), translations(path, ALT_CONTEXT), translations(path, TITLE_CONTEXT)
     out = copy.deepcopy(nb)
     for cell in out.get("cells", []):
         if cell.get("cell_type") == "markdown":
             source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-            cell["source"] = translate_markdown(source, prose)[0]
+            cell["source"] = translate_markdown(translate_exercise_titles(source, titles), prose)[0]
         image = cell.get("metadata", {}).get("mystnb", {}).get("image", {})
         if isinstance(image.get("alt"), str) and image["alt"].strip() in alts:
             image["alt"] = alts[image["alt"].strip()]

@@ -180,3 +180,14 @@ def test_every_translation_in_the_catalogues_follows_the_term_base_and_keeps_its
                 found += i18n.markup_problems(message.id, message.string)
                 problems += [f"{path.name}: {message.id[:50]!r}: {p}" for p in found]
     assert not problems, "\n".join(problems[:20])
+
+
+def test_exercise_titles_are_messages_and_are_translated_in_the_source(tmp_path):
+    nb = {"cells": [{"cell_type": "markdown", "metadata": {},
+                     "source": "```{exercise-start} The price of distance\n:label: ex-10-beta\n```\nText."}]}
+    path = tmp_path / "x.ipynb"
+    path.write_text(json.dumps(nb))
+    assert i18n.exercise_titles(path) == ["The price of distance"]
+    out = i18n.translate_exercise_titles(nb["cells"][0]["source"], {"The price of distance": "距离的代价"})
+    assert out.startswith("```{exercise-start} 距离的代价\n:label: ex-10-beta")
+    assert i18n.translate_exercise_titles("```{exercise-start} Other\n", {"x": "y"}) == "```{exercise-start} Other\n"
