@@ -325,27 +325,33 @@ def _rlhf(record: dict | None, machines: _Machines) -> list[str]:
         return lines + _missing("rlhf", "make benchmarks")
     r = record["results"]
     q = r["settings"]
+    seeds = len(q["seeds"])
     lines += [
-        f"`benchmarks/rlhf.py`: the chapter's whole pipeline on one thread: supervised fine-tuning of a word-level "
-        f"GPT ({r['sft_params']:,} parameters) on {q['n_demonstrations']:,} generated reviews; preference pairs "
-        f"from a simulated, noisy labeller ({q['train_pairs']} to train, {r['rm_heldout_pairs']} held out) and a "
-        f"Bradley-Terry reward model; PPO with a per-token KL penalty for {q['iterations']} iterations at each "
-        "beta; DPO on the same pairs. Every policy is scored on the same fresh answers (reward-model score, the "
-        "labeller's hidden score, KL from the SFT model in nats per answer).", "", _stamp("rlhf", record, machines),
+        f"`benchmarks/rlhf.py`: the chapter's whole pipeline on one thread, with the chapter's settings "
+        f"(`llmbook.rlhf.RLHF_RECIPE`): supervised fine-tuning of a word-level GPT ({r['sft_params']:,} parameters) "
+        f"on {q['n_demonstrations']:,} generated reviews; preference pairs from a simulated, noisy labeller "
+        f"({q['n_train_pairs']} to train, {r['rm_heldout_pairs']} held out) and a Bradley-Terry reward model; "
+        f"PPO-style policy optimisation with a per-token KL penalty for {q['iterations']} iterations at each beta "
+        f"and seed ({seeds} seeds); DPO with beta = {r['dpo_beta']:g} at each learning rate. Every policy is scored "
+        "on the same fresh answers (reward-model score, the labeller's hidden score, KL from the SFT model in nats "
+        "per answer); the PPO rows are means over seeds.", "", _stamp("rlhf", record, machines),
         "", "| model | reward-model score | hidden score | KL (nats) |", "|---|---|---|---|",
         f"| SFT | {r['sft']['rm_score']:.2f} | {r['sft']['true_score']:.2f} | 0 |"]
     for key, run in r["runs"].items():
         if key == "dpo":
             continue
-        beta = key.split("=", 1)[1]
-        chosen = " (chosen)" if float(beta) == r["chosen_beta"] else ""
-        lines.append(f"| PPO, beta = {beta}{chosen} | {run['rm_score']:.2f} | {run['true_score']:.2f} | "
+        lines.append(f"| PPO, beta = {key.split('=', 1)[1]} | {run['rm_score']:.2f} | {run['true_score']:.2f} | "
                      f"{run['kl']:.2f} |")
     for key, run in r.get("dpo_runs", {}).items():
         lines.append(f"| DPO, {key.replace('=', ' = ')} | {run['rm_score']:.2f} | {run['true_score']:.2f} | "
                      f"{run['kl']:.2f} |")
+    shapes = r.get("overoptimisation", {})
+    if shapes:
+        lines += ["", "Over-optimisation at beta = 0 (hidden score in blocks of iterations): "
+                  + "; ".join(f"seed {seed} rises {s['rise']:+.2f} above SFT, then falls {s['fall']:.2f}"
+                              for seed, s in shapes.items()) + "."]
     parts = {"sft": "SFT", "reward_model": "reward model (pairs sampled and fitted)",
-             "ppo": "policy optimisation (PPO, three betas)", "dpo": "DPO (three betas)",
+             "ppo": "policy optimisation (every beta and seed)", "dpo": "DPO (each learning rate)",
              "evaluation": "evaluation (held-out accuracy, every policy scored)"}
     lines += ["", f"Held-out pairwise accuracy of the reward model: {r['rm_heldout_accuracy']:.3f}. Time of each "
               "part, evaluation included:", "", "| part | wall seconds | CPU seconds |", "|---|---|---|"]

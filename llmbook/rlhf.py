@@ -30,6 +30,7 @@ import hashlib
 import math
 import random
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -44,7 +45,7 @@ __all__ = [
     "sequence_rewards", "response_mask", "response_logits", "token_log_probs", "kl_per_token",
     "kl_penalised_returns", "ppo_clipped_loss", "dpo_loss", "sample_responses", "preference_pairs",
     "train_reward_model", "pairwise_accuracy", "evaluate_policy", "optimise_policy", "train_dpo",
-    "dpo_statistics", "weights_fingerprint",
+    "dpo_statistics", "weights_fingerprint", "RLHFRecipe", "RLHF_RECIPE",
 ]
 
 # ------------------------------------------------------------------------------------------------ the world
@@ -837,3 +838,63 @@ def weights_fingerprint(model: nn.Module) -> str:
     for tensor in model.state_dict().values():
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class RLHFRecipe:
+    """Chapter 10's settings in one place, shared by ``notebooks/10_rlhf.ipynb`` and ``benchmarks/rlhf.py``.
+
+    The notebook names them in capitals (``D_MODEL``, ``SFT_STEPS``, ``BETAS``, ...); ``tests/test_benchmarks.py``
+    reads its code and checks that every capital equals the field of the same name here, lower-cased
+    (:attr:`CAPITALS` lists them), so the benchmark times the pipeline the chapter runs.
+    """
+
+    n_demonstrations: int = 3000
+    tone_fraction: float = 0.6
+    d_model: int = 32
+    n_layers: int = 1
+    n_heads: int = 4
+    prompt_length: int = 4
+    max_new_tokens: int = 10
+    sft_steps: int = 500
+    batch_size: int = 32
+    sft_lr: float = 3e-3
+    n_pairs_per_topic: int = 200
+    n_train_pairs: int = 480
+    rm_steps: int = 300
+    rm_lr: float = 1e-3
+    n_per_prompt: int = 16
+    ppo_lr: float = 3e-3
+    ppo_epochs: int = 2
+    betas: tuple = (0.0, 0.1, 0.5)
+    seeds: tuple = (0, 1, 2)
+    iterations: int = 50
+    block: int = 5
+    dpo_beta: float = 1.0
+    dpo_lrs: tuple = (3e-4, 1e-3)
+    dpo_steps: int = 100
+    eval_per_prompt: int = 32
+    eval_seed: int = 5
+
+    #: The notebook's capitals that must equal a field of the recipe (``D_MODEL`` -> ``d_model``).
+    CAPITALS = ("D_MODEL", "N_LAYERS", "N_HEADS", "PROMPT_LENGTH", "MAX_NEW_TOKENS", "SFT_STEPS", "BATCH_SIZE",
+                "SFT_LR", "N_PAIRS_PER_TOPIC", "RM_STEPS", "RM_LR", "N_PER_PROMPT", "PPO_LR", "PPO_EPOCHS", "BETAS",
+                "SEEDS", "ITERATIONS", "BLOCK", "DPO_BETA", "DPO_LRS", "DPO_STEPS")
+
+    def __post_init__(self):
+        for name in ("n_demonstrations", "d_model", "n_layers", "n_heads", "prompt_length", "max_new_tokens",
+                     "sft_steps", "batch_size", "n_pairs_per_topic", "n_train_pairs", "rm_steps", "n_per_prompt",
+                     "ppo_epochs", "iterations", "block", "dpo_steps", "eval_per_prompt"):
+            check_int(name, getattr(self, name), minimum=1)
+        for name in ("sft_lr", "rm_lr", "ppo_lr", "dpo_beta"):
+            check_positive(name, getattr(self, name))
+        check_probability("tone_fraction", self.tone_fraction)
+        if not self.betas or any(b < 0 for b in self.betas) or not self.seeds or not self.dpo_lrs:
+            raise ValueError("betas (each >= 0), seeds and dpo_lrs must each hold at least one value")
+        if self.n_train_pairs >= 3 * self.n_pairs_per_topic:
+            raise ValueError(f"n_train_pairs ({self.n_train_pairs}) must leave some of the "
+                             f"{3 * self.n_pairs_per_topic} pairs held out")
+
+
+#: The recipe of chapter 10 as the notebook runs it.
+RLHF_RECIPE = RLHFRecipe()
