@@ -18,11 +18,15 @@ export HF_DATASETS_OFFLINE := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export JUPYTER_PLATFORM_DIRS := 1
 
-.PHONY: help env book test lint unit install-check nbval nbval-other-cpu build-strict links site-check execute student student-check grader-env assignments grader-lab autograde-check hub-env hub-smoke lab clean benchmarks speed checkpoints
+.PHONY: help env book book-zh translations build-strict-zh i18n-check test lint unit install-check nbval nbval-other-cpu build-strict links site-check execute student student-check grader-env assignments grader-lab autograde-check hub-env hub-smoke lab clean benchmarks peer-env speed checkpoints
 
 help:
 	@echo "make book        set up .venv if needed and build the site into _build/html"
 	@echo "make test        set up .venv if needed and run every check (lint, unit, nbval on two CPU paths, build, links)"
+	@echo "make book-zh     build the Chinese edition into _build/html/zh (after make book; see booktools/i18n.py)"
+	@echo "make translations  extract the English prose and merge it into locales/zh_CN (new: empty; changed: fuzzy)"
+	@echo "make i18n-check  the share of the prose translated, and no stale or fuzzy translation (part of make test)"
+	@echo "make nbval-other-cpu  nbval with PyTorch, MKL, oneDNN and OpenBLAS on another CPU code path (make test)"
 	@echo "make execute     re-run every notebook in place (outputs stored; a second run shows no diff)"
 	@echo "make student     write student versions of the notebooks (solutions removed) to _build/student"
 	@echo "make student-check  write the student versions and run each one top to bottom (part of make test)"
@@ -30,9 +34,10 @@ help:
 	@echo "make assignments export every chapter to otter-grader: student notebook + autograder in _build/otter"
 	@echo "make grader-lab  JupyterLab with otter-grader and the book's packages, on _build/otter (try an assignment)"
 	@echo "make autograde-check  otter-grade every chapter: solutions full marks, student zero, one wrong (make test)"
-	@echo "make hub-smoke   JupyterHub on 127.0.0.1: log in, nbgitpuller a chapter, run it via the kernel API (make test)"
-	@echo "make benchmarks  run the scripts in benchmarks/ (slow; not part of make test)"
+	@echo "make hub-smoke   the class hub's image on 127.0.0.1: empty homes, nbgitpuller, a chapter run offline (make test)"
+	@echo "make benchmarks  run the scripts in benchmarks/, store their results, render the README's figures (slow)"
 	@echo "make speed       time every notebook idle and with one core busy, and its peak memory (NOTEBOOKS=...)"
+	@echo "make peer-env    create .venv-peer: the pinned peer of benchmarks/tiny_gpt.py, beside the book's packages"
 	@echo "make checkpoints retrain the shared pre-trained tiny GPT into llmbook/resources (about 30 s)"
 	@echo "make lab         open JupyterLab on notebooks/"
 	@echo "make clean       remove build outputs (keeps .venv; 'make distclean' removes it too)"
@@ -127,6 +132,24 @@ site-check: $(STAMP)
 	  $(BIN)/python scripts/site_check.py _build/html --browser "$(CHROMIUM)"; \
 	fi
 
+# The Chinese edition (中文版), built from the same notebooks: the prose is translated in gettext catalogues,
+# locales/zh_CN/LC_MESSAGES/<page>.po, and a second Sphinx build reads them (booktools/i18n.py). The Chinese site goes
+# into _build/html/zh, beside the English one it links to, so build the English site first (make book).
+translations: $(STAMP)
+	$(BIN)/python -m booktools.i18n extract
+	$(BIN)/python -m booktools.i18n update
+
+book-zh: $(STAMP)
+	$(BIN)/python -m booktools.i18n build
+
+build-strict-zh: $(STAMP)
+	$(BIN)/python -m booktools.i18n build --strict
+
+# The share of the English prose translated (at least 95 %), and no stale, fuzzy or missing entry.
+i18n-check: $(STAMP)
+	$(BIN)/python -m booktools.i18n extract
+	$(BIN)/python -m booktools.i18n check
+
 execute: $(STAMP)
 	@for nb in $(NOTEBOOKS); do \
 	  echo "executing $$nb"; \
@@ -187,17 +210,44 @@ $(HUB_STAMP): $(STAMP) deploy/requirements-hub.txt
 
 hub-env: $(HUB_STAMP)
 
-# JupyterHub on 127.0.0.1 (dummy authenticator, local-process spawner): log in as a student, follow a chapter's
-# nbgitpuller link to a local clone, run the chapter through the kernel API, stop every process by id (about 30 s).
+# The class hub's image path on 127.0.0.1 (scripts/hub_smoke.py): llmbook installed by binder/postBuild into an
+# environment outside the repository, then the repository and the image's home hidden (mount namespace); two
+# students with empty homes log in, pull a chapter through its nbgitpuller link and run it through the kernel API
+# with the network cut (network namespace). Then the old editable install must fail the same test (tests/test_hub.py).
 hub-smoke: $(HUB_STAMP)
 	$(HUB_VENV)/bin/python scripts/hub_smoke.py --notebook notebooks/02_history.ipynb
+	$(BIN)/python -m pytest -q -m hub tests/test_hub.py -p no:cacheprovider
 
-benchmarks: $(STAMP)
-	@for b in benchmarks/*.py; do echo "=== $$b ==="; $(BIN)/python "$$b" || exit 1; done
+# The peer implementation of benchmarks/tiny_gpt.py (llms-from-scratch, pinned) in its own environment: its
+# declared dependencies conflict with the book's pins, and it needs only torch, which it sees through the .pth file.
+PEER_VENV ?= .venv-peer
+PEER_STAMP := $(PEER_VENV)/.installed
+$(PEER_STAMP): $(STAMP) benchmarks/requirements-peer.txt
+	$(call side_env,$(PEER_VENV),benchmarks/requirements-peer.txt)
 
-# Not part of make test: a benchmark, not a timed test. SPEED_ARGS=--idle-only (or --busy-only, --repeat 3).
+peer-env: $(PEER_STAMP)
+
+# Not part of make test. Every benchmark runs (in .venv-peer, which sees the book's packages too), stores its JSON in
+# benchmarks/results/ and exits 1 if a target it states is missed; the README's performance section and the
+# instructor guide's timings are then re-rendered from the stored results (booktools/performance.py), and make fails
+# if any target was missed. BENCHMARK_ARGS=--provisional marks results measured on a busy machine;
+# BENCHMARKS=... runs some; tests/test_benchmarks.py overrides BENCHMARK_DEPS and RENDER_PERFORMANCE.
+BENCHMARKS ?= benchmarks/tiny_gpt.py benchmarks/word2vec_vs_gensim.py benchmarks/lora_vs_peft.py benchmarks/rlhf.py
+BENCHMARK_DEPS ?= $(STAMP) $(PEER_STAMP)
+BENCHMARK_PYTHON ?= $(PEER_VENV)/bin/python
+RENDER_PERFORMANCE ?= $(BIN)/python -m booktools.performance
+benchmarks: $(BENCHMARK_DEPS)
+	@failed=""; for b in $(BENCHMARKS); do echo "=== $$b ==="; \
+	  $(BENCHMARK_PYTHON) "$$b" $(BENCHMARK_ARGS) || failed="$$failed $$b"; done; \
+	$(RENDER_PERFORMANCE) || failed="$$failed (rendering)"; \
+	if [ -n "$$failed" ]; then echo "make benchmarks FAILED (a target missed or an error):$$failed"; exit 1; fi
+
+# Not part of make test: a benchmark, not a timed test. SPEED_ARGS=--idle-only (or --busy-only, --repeat 3,
+# --provisional). Stores benchmarks/results/notebooks.json (rows of other notebooks are kept) and re-renders the
+# README's and the instructor guide's timings; fails if a notebook misses its budget.
 speed: $(STAMP)
-	$(BIN)/python benchmarks/notebooks.py $(NOTEBOOKS) $(SPEED_ARGS)
+	@status=0; $(BIN)/python benchmarks/notebooks.py $(NOTEBOOKS) $(SPEED_ARGS) || status=1; \
+	$(RENDER_PERFORMANCE) || status=1; exit $$status
 
 # The pre-trained tiny GPT shared by chapters 9-11 (safetensors + JSON; tests/test_pretrained.py checks it).
 checkpoints: $(STAMP)
@@ -211,4 +261,4 @@ clean:
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV) $(GRADER_VENV) $(HUB_VENV)
+	rm -rf $(VENV) $(GRADER_VENV) $(HUB_VENV) $(PEER_VENV)
