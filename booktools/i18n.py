@@ -353,19 +353,27 @@ def _flexible(english: str) -> re.Pattern:
 
 
 def translate_markdown(source: str, table: dict[str, str]) -> tuple[str, int]:
-    """Replace every English message of ``table`` found in a markdown cell by its translation.
+    """Replace every English message of ``table`` found in a markdown cell by its translation, in one pass.
 
-    Returns the new source and how many messages were replaced. Longer messages go first, so that a short message
-    never replaces part of a longer one; whitespace may differ (the catalogue holds each paragraph on one line).
+    Returns the new source and how many messages were replaced. One left-to-right scan tries the longer
+    messages first at each position and never looks again at text it has replaced, so a short message (a table
+    cell, a one-word list item) can neither replace part of a longer one nor the English link target inside a
+    translation. Whitespace may differ (the catalogue holds each paragraph on one line); a message matches only
+    as whole words.
     """
-    replaced = 0
-    for english in sorted(table, key=len, reverse=True):
-        if not english.strip() or table[english] == english:
-            continue
-        pattern = _flexible(english)
-        source, n = pattern.subn(lambda _match, zh=table[english]: zh, source, count=1)
-        replaced += n
-    return source, replaced
+    english = {" ".join(key.split()): zh for key, zh in table.items() if key.strip() and zh != key}
+    if not english:
+        return source, 0
+    alternatives = "|".join(_flexible(key).pattern for key in sorted(english, key=len, reverse=True))
+    pattern = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)")
+    count = 0
+
+    def replace(match: re.Match) -> str:
+        nonlocal count
+        count += 1
+        return english[" ".join(match.group(0).split())]
+
+    return pattern.sub(replace, source), count
 
 
 def translate_notebook(nb: dict, docname: str, locales: Path = LOCALES) -> dict:

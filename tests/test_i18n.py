@@ -92,7 +92,16 @@ def test_translate_markdown_matches_across_line_breaks_and_longest_first():
     source = "## Attention\n\nAttention weighs\nthe values.\n\n- Attention\n"
     table = {"Attention": "注意力", "Attention weighs the values.": "注意力为值加权。"}
     out, n = i18n.translate_markdown(source, table)
-    assert out == "## 注意力\n\n注意力为值加权。\n\n- Attention\n" and n == 2  # each message once, longest first
+    assert out == "## 注意力\n\n注意力为值加权。\n\n- 注意力\n" and n == 3  # longest first, whole words
+
+
+def test_translate_markdown_never_rescans_what_it_replaced():
+    source = "We use {term}`in-context learning <in-context learning>` here.\n\n| in-context learning |\n"
+    table = {"We use {term}`in-context learning <in-context learning>` here.":
+             "这里用{term}`上下文学习 <in-context learning>`。", "in-context learning": "上下文学习"}
+    out, n = i18n.translate_markdown(source, table)
+    assert out == "这里用{term}`上下文学习 <in-context learning>`。\n\n| 上下文学习 |\n" and n == 2
+    assert i18n.translate_markdown("kindness", {"kind": "种类"}) == ("kindness", 0)  # whole words only
 
 
 def test_translate_notebook_changes_prose_and_alt_text_not_code(tmp_path):
