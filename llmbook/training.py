@@ -307,5 +307,5 @@ class GPTRecipe:
 #: Chapter 6's tiny character-level GPT and how it is trained on the Lee news corpus, shared by
 #: notebooks/06_tiny_gpt_and_generation.ipynb and benchmarks/tiny_gpt.py (tests/test_benchmarks.py checks that
 #: the notebook agrees): fused attention, an untied output layer and PyTorch's default initialisation.
-TINY_GPT_RECIPE = GPTRecipe(d_model=64, n_layers=2, n_heads=4, n_ctx=64, batch_size=32, steps=800, lr=8e-3,
-                            warmup_steps=100, attention="builtin", tie_weights=False, init="pytorch")
+TINY_GPT_RECIPE = GPTRecipe(d_model=64, n_layers=2, n_heads=4, n_ctx=64, batch_size=32, steps=550, lr=1.5e-2,
+                            warmup_steps=50, eval_every=200, attention="builtin", tie_weights=False, init="pytorch")
