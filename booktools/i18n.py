@@ -331,6 +331,7 @@ def apply(docname: str, table: dict[str, str], locales: Path = LOCALES) -> list[
             continue
         message.string = chinese
         message.flags.discard("fuzzy")
+        message.previous_id = []  # the old English shown for review is no longer needed
     write_catalogue(catalogue, path)
     return problems
 
