@@ -37,7 +37,8 @@ def lee_news_text() -> str:
 def train_val_split(sequence, val_fraction: float = 0.1):
     """Split a sequence (string, list or tensor) into a leading training part and a trailing validation part.
 
-    Splitting at one point (not at random) keeps whole stories on one side, so validation text is unseen.
+    Splitting at one point (not at random) keeps the validation text unseen in training: in a corpus of stories
+    it is almost all whole stories, apart from the one the cut falls in (the cut may split a word).
     """
     check_probability("val_fraction", val_fraction, allow_zero=False)
     if val_fraction >= 1:
