@@ -11,14 +11,14 @@
   engines and link previews (Lighthouse's SEO audit asks for one).
 
 - Student notebooks (a separate part, see ``write_student_notebooks``): when the HTML build finishes, the student
-  version of every chapter (``scripts/make_student_version.py``: worked solutions removed, outputs cleared, answer
+  version of every chapter (``booktools.student``: worked solutions removed, outputs cleared, answer
   cells added) is written to ``student/`` in the built site, and every chapter page gets a note under its title
   that offers the full and the student notebook for download, and the student notebook on Binder.
 
 (The theme's search and colour-mode buttons, whose ``aria-label`` hid their visible text, are fixed by the
 template overrides in ``_templates/components``.)
 
-Each fix is a plain string replacement on the page's HTML, checked by ``scripts/site_check.py`` in a real
+Each fix is a plain string replacement on the page's HTML, checked by ``booktools/site_check.py`` in a real
 browser; if an upstream release changes the markup, the check fails and shows which rule came back.
 """
 
@@ -106,15 +106,12 @@ def _named_toggles(generate):
 STUDENT_DIR = "student"
 
 
-def _student_script(srcdir):
-    import importlib.util
-    from pathlib import Path
+def _booktools(srcdir):
+    """Make the repository's ``booktools`` package importable (it lives beside ``llmbook``, not installed)."""
+    import sys
 
-    spec = importlib.util.spec_from_file_location("make_student_version",
-                                                  Path(srcdir) / "scripts" / "make_student_version.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    if str(srcdir) not in sys.path:
+        sys.path.insert(0, str(srcdir))
 
 
 NOTE_TEXT = {
@@ -164,17 +161,17 @@ def write_student_notebooks(app, exception):
 
     logger = logging.getLogger(__name__)
     srcdir = Path(app.srcdir)
+    _booktools(srcdir)
+    from booktools.student import write_student_versions
+
     translate = None
     if (app.config.language or "en").startswith("zh"):  # the Chinese edition offers Chinese student notebooks
-        import sys
-
-        sys.path.insert(0, str(srcdir))
         from booktools.i18n import translate_notebook
 
         def translate(nb, name):
             return translate_notebook(nb, f"notebooks/{Path(name).stem}")
-    problems = _student_script(srcdir).write_student_versions(srcdir / "notebooks", Path(app.outdir) / STUDENT_DIR,
-                                                              quiet=True, translate=translate)
+    problems = write_student_versions(srcdir / "notebooks", Path(app.outdir) / STUDENT_DIR, quiet=True,
+                                      translate=translate)
     for problem in problems:
         logger.warning(f"student notebook not written: {problem}")
 

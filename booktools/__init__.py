@@ -9,4 +9,13 @@
   machine a measurement ran on, and the JSON result stored in ``benchmarks/results/``.
 - :mod:`booktools.performance`: renders the README's performance section and the instructor guide's timings from
   those stored results (``--check`` reports a stale one).
+- :mod:`booktools.student`, :mod:`booktools.student_check`: the student notebooks (worked solutions removed, answer
+  cells added) and the check that each one runs (``make student``, ``make student-check``).
+- :mod:`booktools.otter_export`, :mod:`booktools.autograde`: the otter-grader export of the graded exercises, built
+  from the records of ``llmbook.exercises``, and the end-to-end grading check (``make autograde-check``).
+- :mod:`booktools.clean`: how executed notebooks are stored; :mod:`booktools.site_links` and
+  :mod:`booktools.site_check`: the built site's links, and the site in a real browser (``make links``,
+  ``make site-check``).
+
+The command-line scripts in ``scripts/`` are thin wrappers of these modules, with the same arguments.
 """

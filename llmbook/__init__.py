@@ -15,6 +15,7 @@ reference" documents every module, in the order of the chapters:
 - :mod:`llmbook.pretrained`, :mod:`llmbook.finetune`, :mod:`llmbook.lora` (9): the shared checkpoint, adaptation.
 - :mod:`llmbook.rlhf` (10): reward model, KL-penalised policy optimisation, DPO.
 - :mod:`llmbook.inference`, :mod:`llmbook.retrieval` (11): KV cache, quantisation, calibration, retrieval.
+- :mod:`llmbook.checks`, :mod:`llmbook.exercises`: the self-checks of the coding exercises, one record per exercise.
 """
 
 from llmbook.utils import count_parameters, set_seed, setup

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import ast
-import importlib.util
+import importlib
 import json
 import shutil
 import subprocess
@@ -33,11 +33,8 @@ needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="make is no
 
 
 def load_script(name: str):
-    """Import benchmarks/<name>.py as a module (its main() is not run)."""
-    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """Import benchmarks/<name>.py as a module from the repository root (its main() is not run)."""
+    return importlib.import_module(f"benchmarks.{name}")
 
 
 def args(**overrides):

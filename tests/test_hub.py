@@ -6,7 +6,7 @@ The test marked ``hub`` starts a JupyterHub (about half a minute); ``make hub-sm
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import os
 import re
@@ -72,10 +72,8 @@ CHART_TYPES = {"singleuser.cpu.limit": (int, float), "singleuser.cpu.guarantee":
 
 
 def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """A script of scripts/, imported as a module from the repository root (its main() is not run)."""
+    return importlib.import_module(f"scripts.{name}")
 
 
 def leaves(values: dict, prefix: str = ""):

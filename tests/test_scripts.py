@@ -1,22 +1,21 @@
-"""Tests of the maintenance scripts: student versions, notebook cleaning and the site check."""
+"""Tests of the notebook tools (booktools: student versions, otter export, autograde, notebook cleaning, site
+check) and of the thin command-line wrappers in scripts/."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+from booktools import autograde, clean, otter_export, site_links, student
+from llmbook.exercises import EXERCISES, Exercise
 
-
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = ROOT / "scripts"
 
 
 def md(source):
@@ -29,7 +28,6 @@ def code(source, tags=(), outputs=(), count=1):
 
 
 def test_student_version_removes_solutions():
-    student = load_script("make_student_version")
     cells = [
         md("```{exercise-start} Q\n:label: ex-01-q\n```\nWhat?\n```{exercise-end}\n```"),
         md("```{solution-start} ex-01-q\n:class: dropdown\n```\nThe answer."),
@@ -45,7 +43,6 @@ def test_student_version_removes_solutions():
 
 
 def test_student_version_rejects_unclosed_solution():
-    student = load_script("make_student_version")
     with pytest.raises(ValueError, match="no solution-end"):
         student.student_cells([md("```{solution-start} ex-2\n```")])
 
@@ -56,7 +53,6 @@ def student_sources(cells):
 
 def test_student_version_handles_solutions_sharing_cells_with_text():
     """A solution that opens and closes in one cell, and directives sharing cells with text, as the chapters do."""
-    student = load_script("make_student_version")
     cells = [
         md("## Exercises\n\n```{exercise-start} A\n:label: ex-01-a\n```\n*Conceptual.* Why?\n"
            "```{exercise-end}\n```"),
@@ -94,13 +90,11 @@ def test_student_version_handles_solutions_sharing_cells_with_text():
       md("```{solution-start} exercise1\n```\nA\n```{solution-end}\n```")], "ex-NN-slug"),
 ])
 def test_student_version_reports_malformed_markup(cells, message):
-    student = load_script("make_student_version")
     with pytest.raises(student.MarkupError, match=message):
         student.student_cells(cells, checks={})
 
 
 def test_student_script_writes_nothing_for_a_malformed_notebook(tmp_path):
-    student = load_script("make_student_version")
     good = {"cells": [code("x = 1")], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     bad = {"cells": [md("```{solution-start} ex-01-a\n```\nA")], "metadata": {}, "nbformat": 4,
            "nbformat_minor": 5}
@@ -133,7 +127,6 @@ def solution_lines(nb):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem[:2] for p in NOTEBOOKS])
 def test_no_solution_survives_in_a_real_student_notebook(path):
-    student = load_script("make_student_version")
     nb = json.loads(path.read_text(encoding="utf-8"))
     secret = solution_lines(nb)
     assert secret, f"{path.name}: no worked solutions found"
@@ -158,7 +151,6 @@ def test_no_solution_survives_in_a_real_student_notebook(path):
 
 
 def test_clean_notebook_reports_problems(tmp_path):
-    clean = load_script("clean_notebook")
     nb = {"cells": [code("1/0", count=1, outputs=[{"output_type": "error", "ename": "ZeroDivisionError"}]),
                     code("x", count=3)],
           "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
@@ -170,7 +162,7 @@ def test_clean_notebook_reports_problems(tmp_path):
 
 
 def test_site_check_finds_broken_links_and_missing_alt(tmp_path):
-    site = load_script("check_site")
+    site = site_links
     (tmp_path / "index.html").write_text('<a href="page.html#here">ok</a><a href="missing.html">x</a>'
                                          '<img src="a.png"><a href="page.html#nowhere">y</a>')
     (tmp_path / "page.html").write_text('<h1 id="here">Here</h1><img src="a.png" alt="A plot of loss">')
@@ -183,7 +175,8 @@ def test_site_check_finds_broken_links_and_missing_alt(tmp_path):
 
 
 def test_student_note_links_both_notebooks_and_binder():
-    site = load_script_from(SCRIPTS.parent / "_ext" / "book_site.py", "book_site_for_note")
+    sys.path.insert(0, str(ROOT / "_ext"))  # the site's local Sphinx extensions, as _config.yml loads them
+    import book_site as site
     options = {"repository_url": "https://github.com/owner/book", "repository_branch": "main",
                "launch_buttons": {"binderhub_url": "https://mybinder.org"}}
     note = site.student_note("notebooks/05_inside_an_llm", options)
@@ -193,41 +186,51 @@ def test_student_note_links_both_notebooks_and_binder():
     assert "mybinder" not in site.student_note("notebooks/05_inside_an_llm", {})
 
 
-def load_script_from(path, name):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _check_f(answer, **_):
+    """A check for the made-up exercise ex-01-a below."""
+    return "fine"
+
+
+RECORD_A = Exercise(label="ex-01-a", answer="f", check=_check_f, needs={"scale": "x"}, signature="f(y) -> y * x",
+                    wrong="f = lambda y: y  # forgot x")
 
 
 def test_otter_export_makes_one_question_per_checked_exercise():
-    export = load_script("export_otter")
-    assert export.test_source('check("ex-01-a", f)  # f(x)') == (
-        'from llmbook.checks import check\n\nresult = check("ex-01-a", f, quiet=True)\n'
+    assert otter_export.question_test(RECORD_A) == (
+        'from llmbook.checks import check\n\nresult = check("ex-01-a", f, scale=x, quiet=True)\n'
         "assert result.passed, result.message  # the check's hint, shown by grader.check")
     nb = {"cells": [
         code("x = 2"),
         md("```{exercise-start} A\n:label: ex-01-a\n```\n*Coding.* Write f.\n```{exercise-end}\n```"),
         md("```{solution-start} ex-01-a\n:class: dropdown\n```\nLike this:"),
         code("def f(y):\n    return y * x", tags=["solution"]),
+        code("check('ex-01-a', f, scale=x)", tags=["solution"]),
         md("```{solution-end}\n```"),
         md("```{exercise-start} B\n:label: ex-01-b\n```\n*Experiment.* Try.\n```{exercise-end}\n```"),
         md("```{solution-start} ex-01-b\n```\nSECRET"), code("print('SECRET')", tags=["solution"]),
         md("```{solution-end}\n```"),
     ], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
-    master, graded = export.master_notebook(nb, "01_x.ipynb", calls={"ex-01-a": 'check("ex-01-a", f)'})
+    master, graded = otter_export.master_notebook(nb, "01_x.ipynb", records={"ex-01-a": RECORD_A})
     assert graded == ["ex-01-a"]
     sources = [c["source"] for c in master["cells"]]
     assert sources[0].startswith("# ASSIGNMENT CONFIG")
     assert "# BEGIN QUESTION\nname: ex_01_a\npoints: 1" in sources
     assert "# BEGIN SOLUTION\ndef f(y):\n    return y * x\n# END SOLUTION" in sources
-    assert 'result = check("ex-01-a", f, quiet=True)' in sources[sources.index("# BEGIN TESTS") + 1]
+    assert 'result = check("ex-01-a", f, scale=x, quiet=True)' in sources[sources.index("# BEGIN TESTS") + 1]
+    assert any("`check(\"ex-01-a\", f, scale=x)` must pass" in s for s in sources)
     assert not any("SECRET" in s for s in sources)  # ungraded solutions are removed as for students
     assert all("id" in c for c in master["cells"])
+    # the answer cell is marked in its metadata: the first solution cell of the question, and only that one
+    marked = [c for c in master["cells"] if otter_export.ANSWER_KEY in c["metadata"]]
+    assert [c["metadata"][otter_export.ANSWER_KEY] for c in marked] == [{"graded_answer": "ex-01-a"}]
+    assert master["cells"][otter_export.answer_cell(master, "ex-01-a")]["source"].startswith("# BEGIN SOLUTION\ndef f")
+    with pytest.raises(ValueError, match="no cell marked as the answer to ex-01-b"):
+        otter_export.answer_cell(master, "ex-01-b")
 
 
 def test_hub_smoke_follows_the_launch_button_link_format():
-    hub = load_script("hub_smoke")
+    from scripts import hub_smoke as hub  # a script, imported from the repository root
+
     link = hub.launch_link("http://127.0.0.1:8000", "/tmp/course/book", "main", "book", "notebooks/02_history.ipynb")
     assert link.startswith("http://127.0.0.1:8000/hub/user-redirect/git-pull?")
     assert "repo=%2Ftmp%2Fcourse%2Fbook" in link and "branch=main" in link
@@ -250,37 +253,41 @@ def _assigned_names(source: str) -> set[str]:
     return names
 
 
-def _answer_name(call: str) -> str:
-    """The answer a check call grades: ``check("ex-05-rope", rope_attention)  # ...`` -> ``rope_attention``."""
-    match = re.match(r'check\("ex-[^"]+",\s*([A-Za-z_][A-Za-z0-9_]*)', call)
-    assert match, call
-    return match.group(1)
-
-
 def test_every_checked_exercise_is_graded_and_its_solution_defines_the_answer():
-    """Each self-checked exercise becomes an otter question whose worked solution binds the name that the test
-    passes to the check, and the autograde check has a wrong answer for it that rebinds that name."""
-    from llmbook.checks import CHECK_CALLS
-
-    export, autograde, student = (load_script(n) for n in ("export_otter", "autograde_check",
-                                                             "make_student_version"))
-    notebooks = SCRIPTS.parent / "notebooks"
-    stems = export.graded_chapters()
+    """Each exercise record becomes an otter question whose worked solution binds the name that the test passes
+    to the check (the record's wrong answer rebinds it: the record refuses one that does not)."""
+    notebooks = ROOT / "notebooks"
+    stems = otter_export.graded_chapters()
     graded = {}
     for stem in stems:
         nb = json.loads((notebooks / f"{stem}.ipynb").read_text(encoding="utf-8"))
         for exercise in student.exercises(nb, stem):
-            if exercise.label in CHECK_CALLS and exercise.code:
+            if exercise.label in EXERCISES and exercise.code:
                 graded[exercise.label] = "\n".join(
                     c["source"] if isinstance(c["source"], str) else "".join(c["source"]) for c in exercise.code)
-    assert sorted(graded) == sorted(CHECK_CALLS), "a self-checked exercise has no worked solution code"
+    assert sorted(graded) == sorted(EXERCISES), "an exercise record has no worked solution code in its notebook"
     # every chapter has a graded exercise (a chapter split into section notebooks, in one of its sections)
     assert {stem[:2] for stem in stems} == {path.name[:2] for path in notebooks.glob("*.ipynb")}
     for label, solution in graded.items():
-        name = _answer_name(CHECK_CALLS[label])
-        assert name in _assigned_names(solution), f"{label}: the worked solution does not define {name}"
-        assert name in _assigned_names(autograde.WRONG_ANSWERS[label]), f"{label}: the wrong answer keeps {name}"
-    assert set(autograde.WRONG_ANSWERS) == set(CHECK_CALLS)
+        record = EXERCISES[label]
+        assert record.answer in _assigned_names(solution), f"{label}: the worked solution does not define " \
+                                                           f"{record.answer}"
+        assert all(name in _assigned_names(solution) or name in _chapter_names(label) for name in
+                   record.needs.values()), f"{label}: the check needs a name the chapter does not define"
+
+
+def _chapter_names(label: str) -> set[str]:
+    """Every name the code cells of the exercise's notebooks bind."""
+    names = set()
+    for path in sorted((ROOT / "notebooks").glob(f"{label[3:5]}*.ipynb")):
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            if cell["cell_type"] == "code":
+                source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+                try:
+                    names |= _assigned_names(source)
+                except SyntaxError:  # a cell with IPython magics
+                    continue
+    return names
 
 
 def test_answer_name_finder_rejects_a_solution_that_only_prints():
@@ -291,7 +298,6 @@ def test_answer_name_finder_rejects_a_solution_that_only_prints():
 
 
 def test_autograde_judge_expects_full_zero_and_one_lost_point(tmp_path):
-    autograde = load_script("autograde_check")
     chapter = {"stem": "02_x", "graded": ["ex-02-a", "ex-02-b"], "wrong_label": "ex-02-a"}
     assert autograde.judge(chapter, "worked solutions", 2.0, 2.0, {}) == ""
     assert "expected 2/2" in autograde.judge(chapter, "worked solutions", 1.0, 2.0, {})
@@ -305,12 +311,47 @@ def test_autograde_judge_expects_full_zero_and_one_lost_point(tmp_path):
     crash = {"ex_02_a": "NameError: name 'f' is not defined"}
     assert "without the check's verdict" in autograde.judge(chapter, "one wrong answer", 1.0, 2.0,
                                                             {"ex_02_a": 0.0, "ex_02_b": 1.0}, crash)
-    nb = {"cells": [md("**Your answer to exercise ex-02-extrapolate**, graded"), code("target_year = 2030.0"),
-                    code("print(target_year)")], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
+def test_autograde_makes_the_answer_wrong_in_the_marked_cell_whatever_the_prose(tmp_path):
+    """The wrong answer goes into the cell the export marked, found by its metadata: prose that names the
+    exercise elsewhere (even the old prompt) does not move it."""
+    marker = {otter_export.ANSWER_KEY: {"graded_answer": "ex-01-a"}}
+    nb = {"cells": [md("**Your answer to exercise ex-01-a**, graded"), code("f = 1"),
+                    {**code("def f(y):\n    return y"), "metadata": marker}, code("print(f(2))")],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     (tmp_path / "s.ipynb").write_text(json.dumps(nb))
-    autograde.make_wrong(tmp_path / "s.ipynb", "ex-02-extrapolate", tmp_path / "w.ipynb")
+    autograde.make_wrong(tmp_path / "s.ipynb", RECORD_A, tmp_path / "w.ipynb")
     cells = json.loads((tmp_path / "w.ipynb").read_text())["cells"]
-    assert cells[1]["source"] == "target_year = 2030.0\n" + autograde.WRONG_ANSWERS["ex-02-extrapolate"] + "\n"
-    assert cells[2]["source"] == "print(target_year)"  # only the first solution cell changes
-    with pytest.raises(ValueError, match="no solution cell for ex-05-rope"):
-        autograde.make_wrong(tmp_path / "s.ipynb", "ex-05-rope", tmp_path / "w2.ipynb")
+    assert cells[2]["source"] == "def f(y):\n    return y\n" + RECORD_A.wrong + "\n"
+    assert [c["source"] for i, c in enumerate(cells) if i != 2] == [c["source"] for i, c in enumerate(nb["cells"])
+                                                                    if i != 2]  # no other cell changes
+    with pytest.raises(ValueError, match="no solution cell for ex-09-other"):
+        autograde.make_wrong(tmp_path / "s.ipynb", Exercise(label="ex-09-other", answer="g", check=_check_f,
+                                                            wrong="g = 0"), tmp_path / "w2.ipynb")
+
+
+@pytest.mark.parametrize("script, args, expected", [
+    ("make_student_version.py", [], "usage: make_student_version.py NOTEBOOK_DIR OUTPUT_DIR"),
+    ("export_otter.py", [], "usage: export_otter.py CHAPTER.ipynb MASTER.ipynb"),
+    ("check_site.py", ["/nonexistent"], "has no index.html: build the site first"),
+    ("site_check.py", ["/nonexistent"], "has no index.html: build the site first"),
+    ("check_student_versions.py", ["--help"], "usage: check_student_versions.py"),
+    ("autograde_check.py", ["--help"], "--assign-only"),
+])
+def test_the_scripts_are_thin_wrappers_that_find_booktools(script, args, expected):
+    """Each script runs as the Makefile runs it (python scripts/X.py, the repository root not on the path) and
+    reaches its booktools module."""
+    run = subprocess.run([sys.executable, str(SCRIPTS / script), *args], capture_output=True, text=True,
+                         cwd="/", timeout=120)
+    assert expected in run.stdout + run.stderr, run.stdout + run.stderr
+
+
+def test_clean_notebook_script_cleans(tmp_path):
+    nb = {"cells": [code("x = 1", count=1)], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps(nb))
+    run = subprocess.run([sys.executable, str(SCRIPTS / "clean_notebook.py"), str(path)], capture_output=True,
+                         text=True, cwd="/", timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(path.read_text())["metadata"]["kernelspec"]["name"] == "python3"

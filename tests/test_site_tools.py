@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
+from booktools import site_check
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def load(path: Path, name: str):
-    sys.path.insert(0, str(path.parent))
-    try:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(path.parent))
-    return module
-
-
-book_site = load(ROOT / "_ext" / "book_site.py", "book_site")
-site_check = load(ROOT / "scripts" / "site_check.py", "site_check")
+sys.path.insert(0, str(ROOT / "_ext"))  # the site's local Sphinx extensions, as _config.yml loads them
+import book_site  # noqa: E402
 
 
 class Script(str):
