@@ -22,7 +22,7 @@ export JUPYTER_PLATFORM_DIRS := 1
 
 help:
 	@echo "make book        set up .venv if needed and build the site into _build/html"
-	@echo "make test        set up .venv if needed and run every check (lint, unit, nbval on two CPU paths, build, links)"
+	@echo "make test        set up .venv if needed and run every check (lint, unit, nbval on two CPU paths, both editions built, links)"
 	@echo "make book-zh     build the Chinese edition into _build/html/zh (after make book; see booktools/i18n.py)"
 	@echo "make translations  extract the English prose and merge it into locales/zh_CN (new: empty; changed: fuzzy)"
 	@echo "make i18n-check  the share of the prose translated, and no stale or fuzzy translation (part of make test)"
@@ -81,7 +81,7 @@ book: $(STAMP)
 
 test: $(STAMP)
 	@failed=0; \
-	for step in lint unit install-check nbval nbval-other-cpu student-check autograde-check hub-smoke build-strict links site-check; do \
+	for step in lint unit install-check nbval nbval-other-cpu student-check autograde-check hub-smoke build-strict build-strict-zh i18n-check links site-check; do \
 	  echo "=== make $$step ==="; \
 	  $(MAKE) --no-print-directory $$step || { echo "*** $$step FAILED"; failed=1; }; \
 	done; \

@@ -87,8 +87,19 @@ def _translate_exercise_titles(app, docname, source):
     source[0] = json.dumps(nb, ensure_ascii=False)
 
 
+def _chinese_generated_blocks(app, docname, source):
+    """Chinese build: the instructor guide's measured timings (a generated block) rendered in Chinese from the same
+    stored results, rather than translated from English that changes at every measurement."""
+    if not is_chinese(app) or docname != "book/instructor_guide":
+        return
+    from booktools.performance import chinese_block, replace_block
+
+    source[0] = replace_block(source[0], "notebook-timings", chinese_block("notebook-timings"), "myst")
+
+
 def setup(app):
     app.connect("source-read", _translate_exercise_titles)
+    app.connect("source-read", _chinese_generated_blocks)
     app.connect("doctree-resolved", _translate_alt_text)
     app.connect("html-page-context", _add_switch, priority=920)  # after book_site's note (910): the switch on top
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -4,11 +4,18 @@ For every chapter with a graded coding exercise (:func:`booktools.otter_export.g
 
 1. export the chapter to an Otter Assign master notebook (:mod:`booktools.otter_export`);
 2. ``otter assign`` it into ``_build/otter/<chapter>/dist`` (student notebook + autograder zip);
-3. grade three submissions with otter's Python API (``otter.api.grade_submission``, one local kernel, no
-   Docker, no network): the notebook with the worked solutions must score full marks, the untouched student
-   notebook zero, and the worked solutions with one answer made wrong (the ``wrong`` answer of the first graded
-   exercise's record in :mod:`llmbook.exercises`, appended to the cell that the export marked as its answer cell)
-   exactly the points of the other questions, that one scoring zero.
+3. grade submissions with otter's Python API (``otter.api.grade_submission``, one local kernel, no Docker, no
+   network). Every chapter: the worked solutions with one answer made wrong (the ``wrong`` answer of the first
+   graded exercise's record in :mod:`llmbook.exercises`, appended to the cell that the export marked as its answer
+   cell) must score exactly the points of the other questions, that one scoring zero, and it must fail in its
+   check (an ``AssertionError`` with the check's hint), which proves that the chapter's exported test is wired to
+   the check and runs in otter's kernel. The chapters of ``FULL`` (or all, with ``--every-kind``) are graded
+   twice more: the worked solutions must score full marks and the untouched student notebook zero.
+
+Why not all three for every chapter: each grading executes the whole notebook (20-60 s), and what the other two
+add is already checked elsewhere. That a worked solution passes its check is part of every notebook's stored
+output (``make nbval`` compares the check's ``✓`` line), and the student notebooks run top to bottom in ``make
+student-check``; otter's own pipeline for those two is exercised on the chapters of ``FULL``.
 
 The assignments and the gradings run ``--jobs`` at a time (default 2, the cores the book assumes; each kernel
 uses one thread, as the Makefile sets). ``--assign-only`` stops after step 2 (``make assignments``: the
@@ -32,13 +39,16 @@ from pathlib import Path
 
 from booktools import otter_export as export
 
-__all__ = ["KINDS", "make_wrong", "assign", "grade", "judge", "main"]
+__all__ = ["KINDS", "FULL", "kinds_for", "make_wrong", "assign", "grade", "judge", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "_build" / "otter"
 
-#: The three submissions graded per chapter.
+#: The three kinds of submission; every chapter is graded with the last, the chapters of FULL with all three.
 KINDS = ("worked solutions", "student notebook", "one wrong answer")
+#: The chapters graded with every kind of submission in ``make autograde-check`` (two questions: a full score,
+#: zero and one lost point are three different totals).
+FULL = ("02_history",)
 
 
 def make_wrong(solution_nb: Path, record, target: Path) -> None:
@@ -111,12 +121,20 @@ def judge(chapter: dict, kind: str, total: float, possible: float, scores: dict,
     return "" if ok else f"{chapter['stem']}, {kind}: scored {total:g}/{possible:g}, expected {expected:g}/{n}"
 
 
+def kinds_for(stem: str, every_kind: bool = False) -> tuple[str, ...]:
+    """The submissions graded for a chapter: all three for the chapters of ``FULL`` (or with ``every_kind``), else
+    the one wrong answer."""
+    return KINDS if every_kind or stem in FULL else ("one wrong answer",)
+
+
 def main(argv: list[str] | None = None) -> int:
     """The command line (see the module's docstring); 1 if any grade is not the expected one."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("chapters", nargs="*", help="chapter stems, e.g. 02_history (default: all graded)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--assign-only", action="store_true", help="export and otter assign, do not grade")
+    parser.add_argument("--every-kind", action="store_true",
+                        help="grade all three submissions of every chapter, not only of " + ", ".join(FULL))
     args = parser.parse_args(argv)
     stems = args.chapters or list(export.graded_chapters())
     start = time.perf_counter()
@@ -131,9 +149,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     problems = []
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        jobs = {(c["stem"], kind): pool.submit(grade, c[kind], c["autograder"]) for c in chapters for kind in KINDS}
+        jobs = {(c["stem"], kind): pool.submit(grade, c[kind], c["autograder"])
+                for c in chapters for kind in kinds_for(c["stem"], args.every_kind)}
         for chapter in chapters:
-            for kind in KINDS:
+            for kind in kinds_for(chapter["stem"], args.every_kind):
                 total, possible, scores, seconds, failures = jobs[chapter["stem"], kind].result()
                 problem = judge(chapter, kind, total, possible, scores, failures)
                 print(f"{'FAILED' if problem else 'ok':6s} {chapter['stem']:34s} {kind:17s} {total:g}/{possible:g} "
@@ -142,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"       hint: {failures.get(chapter['wrong_label'].replace('-', '_'), '')[:150]}")
                 if problem:
                     problems.append(problem)
-    print(f"autograde-check: {len(chapters)} chapters, {len(chapters) * len(KINDS)} gradings in "
+    print(f"autograde-check: {len(chapters)} chapters, {len(jobs)} gradings in "
           f"{time.perf_counter() - start:.0f} s; {len(problems)} problem(s)")
     for problem in problems:
         print(f"ERROR {problem}", file=sys.stderr)

@@ -117,8 +117,33 @@ def write_catalogue(catalogue, path: Path) -> None:
                         ignore_obsolete=False, no_location=True)
 
 
+GENERATED_BLOCK = re.compile(r"^% BEGIN generated: .*?$(.*?)^% END generated: ", re.MULTILINE | re.DOTALL)
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def generated_units(docname: str, root: Path = ROOT) -> set[str]:
+    """The paragraphs and table cells of a page's generated blocks (``booktools.performance``: measured timings,
+    rewritten at every measurement), whitespace flattened. Their messages are not translated: the Chinese build
+    renders its own block from the same results (``booktools.performance.chinese_block``)."""
+    page = root / f"{docname}.md"
+    if not page.exists():
+        return set()
+    units = set()
+    for block in GENERATED_BLOCK.findall(page.read_text(encoding="utf-8")):
+        for paragraph in re.split(r"\n\s*\n", block):
+            if paragraph.lstrip().startswith("|"):
+                units |= {_flat(cell) for line in paragraph.splitlines() for cell in line.strip().strip("|").split("|")}
+            else:
+                units.add(_flat(paragraph))
+    return units - {""}
+
+
 def template_for(docname: str, pot_dir: Path = POT_DIR, root: Path = ROOT):
-    """The English messages of one page: Sphinx's ``.pot`` plus the alt text of a notebook's figures."""
+    """The English messages of one page: Sphinx's ``.pot`` plus the alt text of a notebook's figures, less the
+    messages of the page's generated blocks (:func:`generated_units`)."""
     pofile, Catalog = _babel()
     pot = pot_dir / f"{docname}.pot"
     if pot.exists():
@@ -126,6 +151,10 @@ def template_for(docname: str, pot_dir: Path = POT_DIR, root: Path = ROOT):
             template = pofile.read_po(handle)
     else:
         template = Catalog()
+    generated = generated_units(docname, root)
+    if generated:
+        for message in [m for m in template if m.id and _flat(m.id) in generated]:
+            template.delete(message.id, message.context)
     notebook = root / f"{docname}.ipynb"
     if notebook.exists():
         for alt in alt_texts(notebook):
@@ -167,7 +196,7 @@ def update(pot_dir: Path = POT_DIR, locales: Path = LOCALES, root: Path = ROOT) 
         catalogue = read_catalogue(path) if path.exists() else _new_catalogue()
         catalogue.locale = Locale.parse(LANGUAGE)
         before = {(m.id, m.context) for m in catalogue if m.id}
-        catalogue.update(template, no_fuzzy_matching=False, update_header_comment=False)
+        catalogue.update(template, no_fuzzy_matching=False, update_header_comment=False, update_creation_date=False)
         catalogue.obsolete.clear()
         catalogue.fuzzy = False  # the header is ours, not a translation to review
         new = sum(1 for m in catalogue if m.id and (m.id, m.context) not in before)

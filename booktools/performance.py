@@ -26,7 +26,7 @@ import textwrap
 from pathlib import Path
 
 __all__ = ["ROOT", "RESULTS_DIR", "TARGET_FILES", "load_results", "render_blocks", "replace_block", "stale_blocks",
-           "update", "main"]
+           "update", "chinese_block", "main"]
 
 #: The repository's root folder.
 ROOT = Path(__file__).resolve().parent.parent
@@ -419,20 +419,42 @@ def _notebook_range(records: dict[str, dict]) -> str:
     return text + ")."
 
 
-def _notebook_timings(records: dict[str, dict]) -> str:
+#: The words of the instructor guide's timings block, in each edition (the Chinese build renders its own).
+_TIMINGS_TEXT = {
+    "en": {"missing": "Not measured yet: run `make speed`.",
+           "intro": ("Measured with `make speed` (`benchmarks/notebooks.py`) and rendered from "
+                     "`benchmarks/results/notebooks.json` by `{renderer}`: {date}, {machine}, one thread (the book's "
+                     "thread policy); each notebook run from top to bottom once on an idle machine and once while "
+                     "another process keeps one core busy. The book's budget for every chapter is 60 s and 1.5 GB in "
+                     "both conditions."),
+           "provisional": (" **Provisional**: measured while other jobs shared the machine (load average {load} "
+                           "before the start); to be re-measured on a quiet machine."),
+           "header": "| # | idle (s) | one core busy (s) | peak memory (MB) |", "all": "all",
+           "plan": "On a shared machine (a JupyterHub node, a Binder pod), plan for the busy column",
+           "class": ("; a class of students who all run chapter {chapter} at once needs about one core each for "
+                     "{seconds:.0f} s"), "end": "."},
+    "zh": {"missing": "尚未测量：请运行 `make speed`。",
+           "intro": ("用 `make speed`（`benchmarks/notebooks.py`）测得，由 `{renderer}` 根据 "
+                     "`benchmarks/results/notebooks.json` 生成：{date}，{machine}，单线程（本书的线程策略）；每个 "
+                     "notebook 从头到尾运行两次，一次在空闲的机器上，一次在另一个进程占满一个核心时。本书给每章的"
+                     "预算是：两种情况下都不超过 60 秒和 1.5 GB。"),
+           "provisional": ("**暂定数据**：测量时机器上还有其他任务（开始前的平均负载为 {load}），"
+                           "有待在空闲的机器上重新测量。"),
+           "header": "| 章 | 空闲（秒） | 一个核心被占用（秒） | 内存峰值（MB） |", "all": "全部",
+           "plan": "在共享的机器上（JupyterHub 节点、Binder pod），请按“一个核心被占用”一列来规划",
+           "class": "；全班学生同时运行第 {chapter} 章时，每人大约需要一个核心 {seconds:.0f} 秒", "end": "。"},
+}
+
+
+def _notebook_timings(records: dict[str, dict], language: str = "en") -> str:
+    words = _TIMINGS_TEXT[language]
     record = records.get("notebooks")
     if record is None:
-        return "Not measured yet: run `make speed`."
-    lines = [f"Measured with `make speed` (`benchmarks/notebooks.py`) and rendered from "
-             f"`benchmarks/results/notebooks.json` by `{RENDERER}`: {record['date']}, "
-             f"{_machine_text(record['machine'])}, one thread (the book's thread policy); each notebook run from "
-             "top to bottom once on an idle machine "
-             "and once while another process keeps one core busy. The book's budget for every chapter is 60 s and "
-             "1.5 GB in both conditions."]
+        return words["missing"]
+    lines = [words["intro"].format(renderer=RENDERER, date=record["date"], machine=_machine_text(record["machine"]))]
     if record.get("provisional"):
-        lines[0] += (" **Provisional**: measured while other jobs shared the machine (load average "
-                     f"{record.get('load_average_before')} before the start); to be re-measured on a quiet machine.")
-    lines += ["", "| # | idle (s) | one core busy (s) | peak memory (MB) |", "|---|---|---|---|"]
+        lines[0] += words["provisional"].format(load=record.get("load_average_before"))
+    lines += ["", words["header"], "|---|---|---|---|"]
     busiest = None
     for name, row in _notebook_rows(record):
         match = re.match(r"(\d+)(?:_(\d+)_)?", name)  # 06_tiny... -> 6; 09_1_generalisation... -> 9.1
@@ -443,13 +465,21 @@ def _notebook_timings(records: dict[str, dict]) -> str:
             busiest = (number, row["busy_s"])
     totals = record["results"].get("total_seconds") or {}
     if totals:
-        lines.append(f"| all | {_num(totals.get('idle'), '.1f')} | {_num(totals.get('busy'), '.1f')} | |")
+        lines.append(f"| {words['all']} | {_num(totals.get('idle'), '.1f')} | {_num(totals.get('busy'), '.1f')} | |")
     lines.append("")
-    text = "On a shared machine (a JupyterHub node, a Binder pod), plan for the busy column"
+    text = words["plan"]
     if busiest:
-        text += (f"; a class of students who all run chapter {busiest[0]} at once needs about one core each for "
-                 f"{busiest[1]:.0f} s")
-    return "\n".join(lines + [text + "."])
+        text += words["class"].format(chapter=busiest[0], seconds=busiest[1])
+    return "\n".join(lines + [text + words["end"]])
+
+
+def chinese_block(name: str, results: Path | None = None) -> str:
+    """The Chinese text of a generated block of the book (only ``notebook-timings`` is in the book), for the Chinese
+    build (``_ext/book_i18n.py``): the English block's catalogue entries would go stale at every measurement.
+    Raises ``ValueError`` for another block."""
+    if name != "notebook-timings":
+        raise ValueError(f"no Chinese rendering of block {name!r}; the book has only 'notebook-timings'")
+    return _notebook_timings(load_results(results or RESULTS_DIR), "zh")
 
 
 def _wrap(text: str) -> str:

@@ -200,3 +200,26 @@ def test_exercise_titles_are_messages_and_are_translated_in_the_source(tmp_path)
     out = i18n.translate_exercise_titles(nb["cells"][0]["source"], {"The price of distance": "距离的代价"})
     assert out.startswith("```{exercise-start} 距离的代价\n:label: ex-10-beta")
     assert i18n.translate_exercise_titles("```{exercise-start} Other\n", {"x": "y"}) == "```{exercise-start} Other\n"
+
+
+def test_generated_blocks_are_left_out_of_the_catalogue_and_rendered_in_chinese(tmp_path):
+    root, pot_dir, locales = tmp_path / "root", tmp_path / "pot", tmp_path / "locales"
+    (root / "book").mkdir(parents=True)
+    (root / "book" / "guide.md").write_text(
+        "# Guide\n\nEvery chapter has a table.\n\n% BEGIN generated: notebook-timings (do not edit)\n"
+        "Measured on a\nfast machine.\n\n| # | idle (s) |\n|---|---|\n| 1 | 12.5 |\n% END generated: notebook-timings\n")
+    write_pot(pot_dir, "book/guide", ["Guide", "Every chapter has a table.", "Measured on a fast machine.", "#",
+                                      "idle (s)", "12.5"])
+    report = i18n.update(pot_dir, locales, root)
+    assert report["book/guide"]["messages"] == 2  # the title and the prose; not "chapter" inside "Every chapter"
+    catalogue = i18n.read_catalogue(locales / i18n.LANGUAGE / "LC_MESSAGES" / "book/guide.po")
+    assert {m.id for m in catalogue if m.id} == {"Guide", "Every chapter has a table."}
+
+
+def test_the_chinese_timings_block_is_rendered_from_the_stored_results():
+    from booktools import performance
+
+    text = performance.chinese_block("notebook-timings")
+    assert "| 章 | 空闲（秒） |" in text and "make speed" in text
+    with pytest.raises(ValueError, match="no Chinese rendering of block 'performance'"):
+        performance.chinese_block("performance")

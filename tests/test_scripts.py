@@ -355,3 +355,10 @@ def test_clean_notebook_script_cleans(tmp_path):
                          text=True, cwd="/", timeout=120)
     assert run.returncode == 0, run.stderr
     assert json.loads(path.read_text())["metadata"]["kernelspec"]["name"] == "python3"
+
+
+def test_autograde_grades_every_kind_only_for_the_full_chapters():
+    assert autograde.kinds_for("02_history") == autograde.KINDS
+    assert autograde.kinds_for("10_rlhf") == ("one wrong answer",)
+    assert autograde.kinds_for("10_rlhf", every_kind=True) == autograde.KINDS
+    assert set(autograde.FULL) <= set(otter_export.graded_chapters())  # a full chapter that is not graded is a typo
