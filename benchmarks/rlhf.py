@@ -41,12 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # booktools liv
 
 import llmbook  # noqa: E402
 from booktools.benchmarking import Run, Target, add_arguments  # noqa: E402
+from llmbook.review_world import END, Labeller, demonstrations, encode_examples, world_tokenizer  # noqa: E402
 from llmbook.rlhf import (  # noqa: E402
-    END,
     RLHF_RECIPE,
-    Labeller,
-    demonstrations,
-    encode_examples,
     evaluate_policy,
     optimise_policy,
     pairwise_accuracy,
@@ -55,7 +52,6 @@ from llmbook.rlhf import (  # noqa: E402
     supervised_fine_tune,
     train_dpo,
     train_reward_model,
-    world_tokenizer,
 )
 from llmbook.transformer import GPT, GPTConfig  # noqa: E402
 

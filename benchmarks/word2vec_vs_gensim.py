@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # booktools liv
 import llmbook  # noqa: E402
 from booktools.benchmarking import Run, Target, add_arguments  # noqa: E402
 from llmbook import embeddings as emb  # noqa: E402
+from llmbook.data import WIKI_DUMP, wiki_sentences  # noqa: E402
 
 SETTINGS = {"dim": 100, "window": 5, "negative": 5, "epochs": 5, "min_count": 5, "sample": 1e-3}
 QUICK = {"pieces": 40, "epochs": 1}
@@ -97,7 +98,7 @@ def main() -> int:
     settings = {**SETTINGS, "epochs": QUICK["epochs"]} if args.quick else SETTINGS
     print(llmbook.setup(seed=0))  # one thread for torch and BLAS; gensim runs with workers=1
     start = time.perf_counter()
-    sentences = emb.wiki_sentences()
+    sentences = wiki_sentences()
     if args.quick:
         sentences = sentences[:QUICK["pieces"]]
     n_tokens = sum(len(s) for s in sentences)
@@ -127,7 +128,7 @@ def main() -> int:
                Target("time ours / gensim (wall, mean over seeds)", time_ratio, "<=", 1.0),
                Target("time ours / gensim (CPU, mean over seeds)", cpu_ratio, "<=", 1.0)]
     gensim_version = importlib.metadata.version("gensim")
-    return run_record.finish({"corpus": emb.WIKI_DUMP, "tokens": n_tokens, "pieces": len(sentences),
+    return run_record.finish({"corpus": WIKI_DUMP, "tokens": n_tokens, "pieces": len(sentences),
                               "settings": settings, "seeds": seeds, "gensim_version": gensim_version, "ours": ours,
                               "gensim": theirs, "spearman_ratio": round(spearman_ratio, 3),
                               "time_ratio": round(time_ratio, 3), "cpu_time_ratio": round(cpu_ratio, 3)}, targets)

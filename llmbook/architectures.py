@@ -8,27 +8,25 @@ adds what the other two kinds of language model need:
   trained with :func:`mask_tokens` (15 % of the tokens chosen, 80/10/10 replacement);
 - :class:`CrossAttention`, :class:`DecoderBlock` and :class:`EncoderDecoder`: a decoder that reads an encoder's
   output through cross-attention (the original Transformer's kind, and T5's and BART's);
-- :func:`train_on_batches`: one training loop for all three, so that comparisons are fair;
-- :class:`MixtureOfExperts`: a sparsely gated feed-forward layer in which each token uses only a few experts,
-  with the kept gates used as they are (Switch-style) or renormalised to sum to 1 (Shazeer et al., GShard);
-- :data:`BERT_SIZES`, :data:`GPT2_SIZES`, :func:`bert_params`, :func:`gpt2_params`: published sizes and their
-  parameter counts by formula (checked against Hugging Face ``transformers`` in ``tests/test_hf_export.py``).
+- :class:`MixtureOfExperts` and :func:`moe_params`: a sparsely gated feed-forward layer in which each token uses
+  only a few experts, with the kept gates used as they are (Switch-style) or renormalised to sum to 1 (Shazeer
+  et al., GShard), and its parameter count.
+
+The chapter trains all three kinds with one loop, :func:`llmbook.training.train_on_batches`, so that comparisons
+are fair; the published sizes of BERT and GPT-2 and their parameter counts are in :mod:`llmbook.params`.
 
 Shapes are written (batch, time, channels) = (B, T, C); S is the length of the encoder's (source) sequence.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from llmbook.params import transformer_params
-from llmbook.training import learning_rate, parameter_groups
+from llmbook.training import IGNORE_INDEX
 from llmbook.transformer import (
     GPT,
     FeedForward,
@@ -38,13 +36,10 @@ from llmbook.transformer import (
     causal_mask,
     scaled_dot_product_attention,
 )
-from llmbook.utils import check_int, check_positive, check_probability, check_token_batch
+from llmbook.utils import check_int, check_probability, check_token_batch, eval_mode
 
 __all__ = [
     "ARCHITECTURES",
-    "BERT_SIZES",
-    "GPT2_SIZES",
-    "IGNORE_INDEX",
     "CrossAttention",
     "DecoderBlock",
     "EncoderDecoder",
@@ -52,18 +47,12 @@ __all__ = [
     "MaskedLM",
     "MixtureOfExperts",
     "attention_mask",
-    "bert_params",
-    "gpt2_params",
     "mask_tokens",
     "moe_params",
-    "train_on_batches",
 ]
 
 #: The three kinds of Transformer language model, by the attention they use.
 ARCHITECTURES = ("encoder", "decoder", "encoder-decoder")
-
-#: Target value that ``torch.nn.functional.cross_entropy`` ignores: positions that carry no loss.
-IGNORE_INDEX = -100
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -100,14 +89,23 @@ class MaskedLM(GPT):
 
     It is :class:`llmbook.transformer.GPT` with one change: no causal mask, so every position attends to every
     position, on both sides. Same parameters, same names, same count. ``forward(token_ids, targets)`` returns
-    ``(logits, loss)``; positions whose target is :data:`IGNORE_INDEX` (-100) carry no loss, so the loss is the
-    mean cross-entropy over the masked positions only (make the targets with :func:`mask_tokens`).
+    ``(logits, loss)``; positions whose target is :data:`llmbook.training.IGNORE_INDEX` (-100) carry no loss, so
+    the loss is the mean cross-entropy over the masked positions only (make the targets with :func:`mask_tokens`).
+
+    It is not a causal model (:attr:`is_causal` is False), so the functions that need one, those that predict the
+    next token (:func:`llmbook.training.train` and ``evaluate_loss``, :mod:`llmbook.generation`, the KV cache of
+    :mod:`llmbook.inference`), refuse it with a ValueError. Train it with :func:`llmbook.training.train_on_batches`.
     """
 
     def __init__(self, config: GPTConfig):
         super().__init__(config)
         for block in self.blocks:
             block.attn.causal = False  # the only difference from a GPT
+
+    @property
+    def is_causal(self) -> bool:
+        """Always False: a masked language model reads both sides of every position."""
+        return False
 
 
 @torch.no_grad()
@@ -117,7 +115,8 @@ def mask_tokens(token_ids: torch.Tensor, mask_id: int, vocab_size: int, rate: fl
 
     The remaining 10 % of the chosen positions keep their token. Random replacements are drawn uniformly from the
     ``vocab_size`` ids other than ``mask_id``. Returns ``(inputs, targets)``, both shaped like ``token_ids``:
-    ``targets`` holds the original token at chosen positions and :data:`IGNORE_INDEX` (-100) elsewhere.
+    ``targets`` holds the original token at chosen positions and :data:`llmbook.training.IGNORE_INDEX` (-100)
+    elsewhere.
     ``token_ids`` is not changed. Pass a seeded ``torch.Generator`` for reproducible masks.
     """
     if not isinstance(token_ids, torch.Tensor) or token_ids.dtype not in (torch.int64, torch.int32):
@@ -240,7 +239,7 @@ class EncoderDecoder(nn.Module):
     The encoder is a stack of chapter 5's :class:`llmbook.transformer.TransformerBlock` without a causal mask; the
     decoder is a stack of :class:`DecoderBlock`. ``forward(source_ids, target_ids, targets=None)`` returns
     ``(logits, loss)`` with logits (B, T, vocab): position t predicts the target token after ``target_ids[:, t]``
-    (teacher forcing). Targets equal to :data:`IGNORE_INDEX` (padding) carry no loss.
+    (teacher forcing). Targets equal to :data:`llmbook.training.IGNORE_INDEX` (padding) carry no loss.
     """
 
     def __init__(self, config: EncoderDecoderConfig):
@@ -313,16 +312,14 @@ class EncoderDecoder(nn.Module):
         max_new_tokens = limit if max_new_tokens is None else check_int("max_new_tokens", max_new_tokens, 1)
         if max_new_tokens > limit:
             raise ValueError(f"max_new_tokens must be at most n_ctx_target - 1 = {limit}, got {max_new_tokens}")
-        was_training = self.training
-        self.eval()
-        memory = self.encode(source_ids)
-        out = torch.full((source_ids.shape[0], 1), bos_id, dtype=torch.long)
-        for _ in range(max_new_tokens):
-            next_ids = self.decode(out, memory)[:, -1].argmax(dim=-1, keepdim=True)  # (B, 1)
-            out = torch.cat([out, next_ids], dim=1)
-            if bool((out == eos_id).any(dim=1).all()):
-                break
-        self.train(was_training)
+        with eval_mode(self):
+            memory = self.encode(source_ids)
+            out = torch.full((source_ids.shape[0], 1), bos_id, dtype=torch.long)
+            for _ in range(max_new_tokens):
+                next_ids = self.decode(out, memory)[:, -1].argmax(dim=-1, keepdim=True)  # (B, 1)
+                out = torch.cat([out, next_ids], dim=1)
+                if bool((out == eos_id).any(dim=1).all()):
+                    break
         results = []
         for row in out[:, 1:].tolist():
             results.append(row[:row.index(eos_id)] if eos_id in row else row)
@@ -331,56 +328,6 @@ class EncoderDecoder(nn.Module):
     def cross_attention_weights(self) -> list[torch.Tensor]:
         """Cross-attention weights (B, n_heads, T, S) of every decoder block from the last ``keep_weights`` run."""
         return [b.cross_attn.last_weights for b in self.decoder if b.cross_attn.last_weights is not None]
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# One training loop for every kind
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def train_on_batches(model: nn.Module, next_batch: Callable[[], tuple], *, steps: int, lr: float,
-                     warmup_steps: int = 50, min_lr_fraction: float = 0.1, weight_decay: float = 0.01,
-                     grad_clip: float | None = 1.0, report_every: int | None = None,
-                     label: str = "") -> dict:
-    """Train ``model`` with AdamW on the batches that ``next_batch()`` returns; ``model(*batch)`` -> (out, loss).
-
-    The same settings as :func:`llmbook.training.train` (warm-up then cosine learning rate, no weight decay on
-    1-D parameters, gradient clipping), but the batches come from any function, so that a causal LM, a masked LM
-    and an encoder-decoder can be trained by exactly the same loop. Every ``report_every`` steps (and at the
-    end) it prints the mean training loss since the previous report, rounded to 3 decimals. Returns a dict with
-    ``train_loss`` (one value per step) and ``seconds`` (wall time). The model is left in training mode's
-    previous state.
-    """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not callable(next_batch):
-        raise TypeError("next_batch must be a function that returns a tuple of model inputs")
-    check_int("steps", steps, minimum=1)
-    check_positive("lr", lr)
-    if report_every is not None:
-        check_int("report_every", report_every, minimum=1)
-    optimizer = torch.optim.AdamW(parameter_groups(model, weight_decay), lr=lr, betas=(0.9, 0.99))
-    history = {"train_loss": [], "seconds": 0.0}
-    was_training = model.training
-    model.train()
-    start, recent = time.perf_counter(), []
-    for step in range(steps):
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, steps, lr, warmup_steps, min_lr_fraction)
-        _, loss = model(*next_batch())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip is not None:
-            nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], grad_clip)
-        optimizer.step()
-        history["train_loss"].append(loss.item())
-        recent.append(loss.item())
-        if report_every is not None and ((step + 1) % report_every == 0 or step + 1 == steps):
-            print(f"{label}step {step + 1:4d}/{steps}  train loss {sum(recent) / len(recent):.3f}", flush=True)
-            recent = []
-    model.train(was_training)
-    history["seconds"] = time.perf_counter() - start
-    return history
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -460,43 +407,3 @@ def moe_params(d_model: int, n_experts: int, top_k: int = 1, d_ff: int | None = 
     expert = 2 * d * f + f + d
     router = d * n
     return {"router": router, "expert": expert, "total": router + n * expert, "active": router + k * expert}
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Published sizes
-# ----------------------------------------------------------------------------------------------------------------
-
-#: BERT's two sizes (Devlin et al. 2019): layers, hidden size, heads; vocabulary 30,522 WordPiece tokens, 512
-#: positions, 2 segments, feed-forward width 4 x hidden.
-BERT_SIZES = {
-    "BERT-base": {"n_layers": 12, "d_model": 768, "n_heads": 12},
-    "BERT-large": {"n_layers": 24, "d_model": 1024, "n_heads": 16},
-}
-
-#: GPT-2's four sizes (Radford et al. 2019; openai/gpt-2): vocabulary 50,257 byte-level BPE tokens, context 1,024.
-GPT2_SIZES = {
-    "GPT-2 small": {"n_layers": 12, "d_model": 768, "n_heads": 12},
-    "GPT-2 medium": {"n_layers": 24, "d_model": 1024, "n_heads": 16},
-    "GPT-2 large": {"n_layers": 36, "d_model": 1280, "n_heads": 20},
-    "GPT-2 XL": {"n_layers": 48, "d_model": 1600, "n_heads": 25},
-}
-
-
-def bert_params(n_layers: int, d_model: int, vocab_size: int = 30522, n_ctx: int = 512, n_segments: int = 2,
-                pooler: bool = True) -> int:
-    """Parameters of a BERT encoder (without the pre-training heads): embeddings, blocks, pooler.
-
-    Token, position and segment embeddings with a layer norm; ``n_layers`` blocks of ``12 d^2 + 13 d``; the
-    pooler (a d x d layer with bias, applied to the [CLS] position). No final layer norm (BERT is post-norm, so
-    every block ends with its own). Uses :func:`llmbook.params.transformer_params`.
-    """
-    return transformer_params(vocab_size, d_model, n_layers, n_ctx, n_segments=n_segments,
-                              embedding_layernorm=True, final_layernorm=False, pooler=pooler)["total"]
-
-
-def gpt2_params(n_layers: int, d_model: int, vocab_size: int = 50257, n_ctx: int = 1024) -> int:
-    """Parameters of GPT-2 with its tied output layer: token and position embeddings, blocks, final layer norm.
-
-    Uses :func:`llmbook.params.transformer_params` with its defaults (learned positions, tied embeddings).
-    """
-    return transformer_params(vocab_size, d_model, n_layers, n_ctx)["total"]

@@ -1,7 +1,8 @@
-"""Static word embeddings (chapter 4): corpora, a vocabulary, skip-gram with negative sampling, PPMI + SVD, probes.
+"""Static word embeddings (chapter 4): a vocabulary, skip-gram with negative sampling, PPMI + SVD, probes.
 
-- :func:`wiki_sentences` / :func:`text8_excerpt_sentences`: English text that ships in gensim's test data.
 - :func:`planted_corpus`: a generated corpus with planted structure (animals, foods, countries, gendered roles).
+  The shipped corpora and evaluation sets (Wikipedia, text8, WordSim353, the analogy questions) are loaded by
+  :mod:`llmbook.data`.
 - :func:`build_vocab`, :func:`encode`: word counts and integer ids.
 - :func:`keep_probabilities`, :func:`negative_distribution`: the two sampling tricks of word2vec.
 - :func:`skipgram_pairs`, :func:`train_skipgram`: batched, vectorised skip-gram with negative sampling (SGNS).
@@ -18,58 +19,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from llmbook.data import load_analogies, load_wordsim353
 from llmbook.utils import check_int, check_positive
 
-__all__ = ["WIKI_DUMP", "wiki_sentences", "text8_excerpt_sentences", "PLANTED_GROUPS", "PLANTED_LANGUAGES",
-           "PLANTED_PLACES", "planted_corpus", "Vocab", "build_vocab", "encode", "keep_probabilities",
-           "negative_distribution", "negative_table", "skipgram_pairs", "SkipGramResult", "sgns_gradients",
-           "train_skipgram", "ppmi_svd_vectors", "cosine_similarity_matrix", "cosine", "nearest_neighbours", "analogy",
-           "load_wordsim353", "wordsim_spearman", "load_analogies", "analogy_accuracy", "gender_projection",
+__all__ = ["PLANTED_GROUPS", "PLANTED_LANGUAGES", "PLANTED_PLACES", "planted_corpus", "Vocab", "build_vocab",
+           "encode", "keep_probabilities", "negative_distribution", "negative_table", "skipgram_pairs",
+           "SkipGramResult", "sgns_gradients", "train_skipgram", "ppmi_svd_vectors", "cosine_similarity_matrix",
+           "cosine", "nearest_neighbours", "analogy", "wordsim_spearman", "analogy_accuracy", "gender_projection",
            "vocab_from_gensim"]
 
-# ---------------------------------------------------------------------------------------------------- corpora
-
-#: The shortened English Wikipedia sample that gensim ships in its test data.
-WIKI_DUMP = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
-
-
-def _chunks(tokens: list[str], length: int) -> list[list[str]]:
-    return [tokens[i:i + length] for i in range(0, len(tokens), length)]
-
-
-def wiki_sentences(chunk_length: int = 1000) -> list[list[str]]:
-    """The shortened English Wikipedia dump in gensim's test data, as lists of lower-case tokens.
-
-    Tokenises like ``gensim.corpora.WikiCorpus(...).get_texts()`` (same markup filter, tokenizer and pruning of
-    articles under 50 tokens) but in this process, without a worker pool, so it is deterministic and quiet.
-    Articles are cut into pieces of at most ``chunk_length`` tokens (gensim's Word2Vec ignores words beyond
-    10,000 in one sentence, so long articles must be cut anyway).
-    """
-    import bz2
-
-    from gensim.corpora.wikicorpus import IGNORED_NAMESPACES, extract_pages, process_article, tokenize
-
-    from llmbook.data import gensim_test_file
-
-    check_int("chunk_length", chunk_length, minimum=1)
-    sentences = []
-    with bz2.BZ2File(gensim_test_file(WIKI_DUMP)) as dump:
-        for title, text, pageid in extract_pages(dump):
-            tokens, _, _ = process_article((text, title, pageid), tokenize, 2, 15, True)
-            if len(tokens) < 50 or any(title.startswith(ns + ":") for ns in IGNORED_NAMESPACES):
-                continue
-            sentences += _chunks(tokens, chunk_length)
-    return sentences
-
-
-def text8_excerpt_sentences(chunk_length: int = 1000) -> list[list[str]]:
-    """The stemmed text8 excerpt in gensim's test data (``head500.noblanks.cor``), cut into pieces."""
-    from llmbook.data import gensim_test_file
-
-    check_int("chunk_length", chunk_length, minimum=1)
-    tokens = gensim_test_file("head500.noblanks.cor").read_text(encoding="utf-8").split()
-    return _chunks(tokens, chunk_length)
-
+# ------------------------------------------------------------------------------------------ a generated corpus
 
 #: Word groups of the generated corpus: each sentence template draws from one group.
 PLANTED_GROUPS = {
@@ -478,23 +437,10 @@ def analogy(vectors, vocab: Vocab, a: str, b: str, c: str, k: int = 1, restrict:
     return [(vocab.words[i], float(sims[i])) for i in best]
 
 
-def load_wordsim353() -> list[tuple[str, str, float]]:
-    """WordSim353 (Finkelstein et al. 2002) from gensim's test data: (word, word, human score 0-10)."""
-    from llmbook.data import gensim_test_file
-
-    pairs = []
-    for line in gensim_test_file("wordsim353.tsv").read_text(encoding="utf-8").splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        a, b, score = line.split("\t")[:3]
-        pairs.append((a.lower(), b.lower(), float(score)))
-    return pairs
-
-
 def wordsim_spearman(vectors, vocab: Vocab, pairs=None) -> tuple[float, int]:
     """Spearman correlation between cosine similarities and human scores, over pairs inside the vocabulary.
 
-    Returns (rho, number of pairs used).
+    ``pairs`` default to WordSim353 (:func:`llmbook.data.load_wordsim353`). Returns (rho, number of pairs used).
     """
     from scipy.stats import spearmanr
 
@@ -508,24 +454,11 @@ def wordsim_spearman(vectors, vocab: Vocab, pairs=None) -> tuple[float, int]:
     return float(rho), len(used)
 
 
-def load_analogies() -> list[tuple[str, str, str, str, str]]:
-    """questions-words.txt (Mikolov et al. 2013) from gensim's test data: (section, a, b, c, d), lower case."""
-    from llmbook.data import gensim_test_file
-
-    rows, section = [], ""
-    for line in gensim_test_file("questions-words.txt").read_text(encoding="utf-8").splitlines():
-        if line.startswith(":"):
-            section = line[1:].strip()
-        elif line.strip():
-            a, b, c, d = line.lower().split()
-            rows.append((section, a, b, c, d))
-    return rows
-
-
 def analogy_accuracy(vectors, vocab: Vocab, questions=None, restrict: int = 30000,
                      max_questions: int | None = None, seed: int = 0) -> tuple[float, int]:
     """Share of analogy questions "a : b :: c : d" answered with ``d`` by 3CosAdd, among questions whose four
     words are all among the ``restrict`` most frequent words. ``max_questions`` evaluates a random subset.
+    ``questions`` default to Mikolov et al.'s (:func:`llmbook.data.load_analogies`).
 
     Returns (accuracy, number of questions asked). Vectorised: one matrix product per block of questions.
     """
@@ -564,7 +497,6 @@ def gender_projection(vectors, vocab: Vocab, words, pairs=(("he", "she"), ("man"
     direction = np.mean([unit[vocab.id(a)] - unit[vocab.id(b)] for a, b in pairs], axis=0)
     direction /= max(np.linalg.norm(direction), 1e-12)
     return {w: float(unit[vocab.id(w)] @ direction) for w in words if w in vocab}
-
 
 
 def vocab_from_gensim(keyed_vectors) -> Vocab:

@@ -13,7 +13,8 @@ on unlabelled text has it. The classifier reads that knowledge through the model
 - :func:`start_from_probe`: copy a fitted linear probe into the classifier's head before fine-tuning (LP-FT).
 - :func:`in_context_scores` and :func:`in_context_classify`: few-shot prompting, no weights changed (in-context
   learning); the scores let a notebook calibrate the label words (contextual calibration).
-- :func:`make_sft_pairs` and :func:`sft_tensors`: prompt -> response pairs and their masked training tensors.
+- :func:`make_sft_pairs` and :func:`sft_tensors`: prompt -> response pairs and their masked training tensors
+  (instruction tuning in miniature, section 9.2, which writes its training loop out).
 """
 
 from __future__ import annotations
@@ -26,15 +27,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from llmbook.training import parameter_groups
-from llmbook.utils import check_int, check_positive
+from llmbook.training import IGNORE_INDEX, optimise, parameter_groups
+from llmbook.utils import check_causal, check_int, check_positive, eval_mode, train_mode
 
-__all__ = ["IGNORE_INDEX", "SurprisalClassifier", "accuracy", "add_typos", "char_surprisals", "classifier_loss",
+__all__ = ["SurprisalClassifier", "accuracy", "add_typos", "char_surprisals", "classifier_loss",
            "encode_batch", "in_context_classify", "in_context_scores", "make_sft_pairs", "make_typo_task",
            "sft_tensors", "start_from_probe", "train_classifier"]
-
-#: Target value that ``F.cross_entropy`` ignores (its default ``ignore_index``): positions not trained on.
-IGNORE_INDEX = -100
 
 
 def add_typos(window: str, n_typos: int, rng: random.Random) -> str:
@@ -102,8 +100,10 @@ def encode_batch(tokenizer, texts) -> torch.Tensor:
 def char_surprisals(model: nn.Module, token_ids: torch.Tensor) -> torch.Tensor:
     """Surprisal of every character given the ones before it, ``-ln P(x_t | x_<t)`` in nats: shape (B, T-1).
 
-    Gradients flow through (use ``torch.no_grad()`` for frozen features).
+    Gradients flow through (use ``torch.no_grad()`` for frozen features). Raises ValueError for a model that is
+    not causal (:func:`llmbook.utils.check_causal`).
     """
+    check_causal(model, "char_surprisals")
     if not isinstance(token_ids, torch.Tensor) or token_ids.dim() != 2 or token_ids.shape[1] < 2:
         raise ValueError(f"token_ids must be a (batch, time >= 2) tensor, got {tuple(getattr(token_ids, 'shape', ()))}")
     logits, _ = model(token_ids[:, :-1])  # (B, T-1, V): predictions of characters 1..T-1
@@ -144,10 +144,9 @@ def accuracy(model: nn.Module, inputs: torch.Tensor, labels, batch_size: int = 5
     labels = torch.as_tensor(labels)
     if len(labels) != len(inputs):
         raise ValueError(f"inputs and labels must have the same length, got {len(inputs)} and {len(labels)}")
-    was_training = model.training
-    model.eval()
-    predictions = torch.cat([model(inputs[i:i + batch_size]).argmax(dim=1) for i in range(0, len(inputs), batch_size)])
-    model.train(was_training)
+    with eval_mode(model):
+        predictions = torch.cat([model(inputs[i:i + batch_size]).argmax(dim=1)
+                                 for i in range(0, len(inputs), batch_size)])
     return float((predictions == labels).float().mean())
 
 
@@ -162,11 +161,10 @@ def classifier_loss(model: nn.Module, inputs: torch.Tensor, labels, batch_size: 
     if len(labels) != len(inputs):
         raise ValueError(f"inputs and labels must have the same length, got {len(inputs)} and {len(labels)}")
     check_int("batch_size", batch_size, minimum=1)
-    was_training = model.training
-    model.eval()
-    total = sum(float(F.cross_entropy(model(inputs[i:i + batch_size]), labels[i:i + batch_size], reduction="sum"))
-                for i in range(0, len(inputs), batch_size))
-    model.train(was_training)
+    with eval_mode(model):
+        total = sum(float(F.cross_entropy(model(inputs[i:i + batch_size]), labels[i:i + batch_size],
+                                          reduction="sum"))
+                    for i in range(0, len(inputs), batch_size))
     return total / len(labels)
 
 
@@ -207,8 +205,11 @@ def train_classifier(model: nn.Module, inputs: torch.Tensor, labels, *, steps: i
 
     Each step draws ``batch_size`` examples (with replacement) from a generator seeded with ``seed``. If ``val``
     ``= (val_inputs, val_labels)`` and ``eval_every`` are given, validation accuracy is recorded every
-    ``eval_every`` steps. Returns ``{"train_loss": [...], "val_steps": [...], "val_accuracy": [...],
-    "seconds": process CPU time of the loop, "trainable": number of trained parameters}``.
+    ``eval_every`` steps. The steps are those of the book's one loop, :func:`llmbook.training.optimise`, with a
+    constant learning rate and no gradient clipping. The model is left in the mode it was in before the call.
+    Returns ``{"train_loss": [...], "val_steps": [...], "val_accuracy": [...], "seconds": wall-clock time of the
+    loop (time.perf_counter), "trainable": number of trained parameters}``; for CPU time, measure
+    ``time.process_time()`` around the call.
     """
     check_int("steps", steps, minimum=1)
     check_int("batch_size", batch_size, minimum=1)
@@ -221,21 +222,19 @@ def train_classifier(model: nn.Module, inputs: torch.Tensor, labels, *, steps: i
     generator = torch.Generator().manual_seed(seed)
     history = {"train_loss": [], "val_steps": [], "val_accuracy": [], "seconds": 0.0,
                "trainable": sum(p.numel() for group in groups for p in group["params"])}
-    start = time.process_time()
-    was_training = model.training
-    model.train()
-    for step in range(1, steps + 1):
+    def step_loss() -> torch.Tensor:
         rows = torch.randint(len(inputs), (batch_size,), generator=generator)
-        loss = F.cross_entropy(model(inputs[rows]), labels[rows])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        history["train_loss"].append(loss.item())
+        return F.cross_entropy(model(inputs[rows]), labels[rows])
+
+    def after_step(step: int, losses: list[float]) -> None:
         if val is not None and eval_every and step % eval_every == 0:
             history["val_steps"].append(step)
             history["val_accuracy"].append(accuracy(model, *val))
-    model.train(was_training)
-    history["seconds"] = time.process_time() - start
+
+    start = time.perf_counter()
+    with train_mode(model):
+        history["train_loss"] = optimise(optimizer, step_loss, steps, after_step=after_step)
+    history["seconds"] = time.perf_counter() - start
     return history
 
 
@@ -248,34 +247,34 @@ def in_context_scores(model: nn.Module, tokenizer, examples, queries, label_word
     label left out; the score of a label word is the sum of the log-probabilities of its tokens as the
     continuation. The prompt is cut from the left to the model's context size (``n_ctx``), so with a short
     context only the last examples survive. No weight changes. Subtracting the scores of a content-free query
-    such as ``"N/A"`` calibrates the label words (Zhao et al., 2021).
+    such as ``"N/A"`` calibrates the label words (Zhao et al., 2021). Raises ValueError for a model that is not
+    causal.
     """
     label_words = list(label_words)
     if len(label_words) < 2 or not all(isinstance(w, str) and w for w in label_words):
         raise ValueError("label_words must name at least two classes with non-empty strings")
     if isinstance(queries, str):
         raise ValueError("queries must be a list of strings, not one string")
+    check_causal(model, "in_context_scores")
     n_ctx = model.config.n_ctx
     shots = "".join(template.format(text=text, label=label_words[label]) for text, label in examples)
-    was_training = model.training
-    model.eval()
     scores = np.zeros((len(queries), len(label_words)))
     word_ids = [tokenizer.encode(word) for word in label_words]
     single = all(len(ids) == 1 for ids in word_ids)
-    for i, query in enumerate(queries):
-        prefix = shots + template.split("{label}")[0].format(text=query)
-        if single:  # one forward pass gives every one-token label word's log-probability
-            logits, _ = model(torch.tensor([tokenizer.encode(prefix)[-n_ctx:]]))
-            log_probs = torch.log_softmax(logits[0, -1], dim=-1)  # (V,)
-            scores[i] = [float(log_probs[ids[0]]) for ids in word_ids]
-            continue
-        for j, word in enumerate(label_words):
-            ids = tokenizer.encode(prefix + word)[-n_ctx - 1:]
-            n_word = len(word_ids[j])
-            logits, _ = model(torch.tensor([ids[:-1]]))
-            log_probs = torch.log_softmax(logits[0, -n_word:], dim=-1)  # (n_word, V)
-            scores[i, j] = float(log_probs.gather(1, torch.tensor(ids[-n_word:])[:, None]).sum())
-    model.train(was_training)
+    with eval_mode(model):
+        for i, query in enumerate(queries):
+            prefix = shots + template.split("{label}")[0].format(text=query)
+            if single:  # one forward pass gives every one-token label word's log-probability
+                logits, _ = model(torch.tensor([tokenizer.encode(prefix)[-n_ctx:]]))
+                log_probs = torch.log_softmax(logits[0, -1], dim=-1)  # (V,)
+                scores[i] = [float(log_probs[ids[0]]) for ids in word_ids]
+                continue
+            for j, word in enumerate(label_words):
+                ids = tokenizer.encode(prefix + word)[-n_ctx - 1:]
+                n_word = len(word_ids[j])
+                logits, _ = model(torch.tensor([ids[:-1]]))
+                log_probs = torch.log_softmax(logits[0, -n_word:], dim=-1)  # (n_word, V)
+                scores[i, j] = float(log_probs.gather(1, torch.tensor(ids[-n_word:])[:, None]).sum())
     return scores
 
 
@@ -311,7 +310,16 @@ def sft_tensors(tokenizer, pairs, n_ctx: int) -> tuple[torch.Tensor, torch.Tenso
 
     Each pair becomes the token sequence ``prompt + response``, right-padded with spaces. Targets are the
     sequence shifted by one, with every position that predicts a prompt token or padding set to
-    :data:`IGNORE_INDEX`, so the loss is computed on the response only.
+    :data:`llmbook.training.IGNORE_INDEX`, so the loss is computed on the response only.
+
+    This is the general form of supervised fine-tuning data: prompts of any length, and a model's own
+    ``model(inputs, targets)`` loss (cross-entropy skips the ignored targets) trains on the responses; section 9.2
+    writes the training loop out. Chapter 10 has a second SFT path, :func:`llmbook.rlhf.supervised_fine_tune`,
+    kept on purpose: its prompts all have one length and its answers end at an end mark, and its loss
+    (:func:`llmbook.rlhf.sft_loss`) counts exactly the answer tokens that the reward model, PPO and DPO count
+    (:func:`llmbook.rlhf.response_mask`), so every stage of that pipeline is measured on the same tokens. Both
+    are the mean cross-entropy of the response tokens, computed in a different order, so merging the two paths
+    would change the last digits of chapter 10's stored results.
     """
     check_int("n_ctx", n_ctx, minimum=2)
     inputs, targets = [], []

@@ -13,6 +13,9 @@ decoding strategy:
 - beam search: keep the ``beam_width`` most probable partial sequences and extend them together.
 
 The metrics at the end (distinct-n, repeated n-grams) measure how diverse and how repetitive text is.
+
+Every decoder here needs a causal model (one that predicts the next token); a
+:class:`llmbook.architectures.MaskedLM` is refused with a ValueError.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from llmbook.utils import check_int, check_positive, check_probability, check_token_ids
+from llmbook.utils import check_causal, check_int, check_positive, check_probability, check_token_ids, eval_mode
 
 __all__ = ["apply_temperature", "top_k_filter", "top_p_filter", "next_token_probabilities", "entropy_bits", "generate",
            "greedy_decode", "beam_search", "sequence_log_probability", "ngrams", "distinct_n",
@@ -127,7 +130,9 @@ def generate(model: nn.Module, prompt_ids, max_new_tokens: int, *, greedy: bool 
     defaults). Otherwise every step samples from :func:`next_token_probabilities`, using ``generator``
     for reproducible draws. ``num_samples`` continuations of the same prompt are generated in parallel.
     The model is only read, never changed. Returns the new tokens only, shape (num_samples, max_new_tokens).
+    Raises ValueError for a model that is not causal (:func:`llmbook.utils.check_causal`).
     """
+    check_causal(model, "generate")
     prompt = check_token_ids("prompt_ids", prompt_ids)
     check_int("max_new_tokens", max_new_tokens, minimum=0)
     check_int("num_samples", num_samples, minimum=1)
@@ -140,18 +145,16 @@ def generate(model: nn.Module, prompt_ids, max_new_tokens: int, *, greedy: bool 
             check_int("top_k", top_k, minimum=1)
         if top_p is not None:
             check_probability("top_p", top_p, allow_zero=False)
-    was_training = model.training
-    model.eval()
     context = prompt.unsqueeze(0).repeat(num_samples, 1)  # (B, T)
-    for _ in range(max_new_tokens):
-        logits = _last_logits(model, context)  # (B, vocab)
-        if greedy:
-            next_ids = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
-        else:
-            probs = next_token_probabilities(logits, temperature, top_k, top_p)
-            next_ids = torch.multinomial(probs, 1, generator=generator)  # (B, 1)
-        context = torch.cat([context, next_ids], dim=1)
-    model.train(was_training)
+    with eval_mode(model):
+        for _ in range(max_new_tokens):
+            logits = _last_logits(model, context)  # (B, vocab)
+            if greedy:
+                next_ids = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
+            else:
+                probs = next_token_probabilities(logits, temperature, top_k, top_p)
+                next_ids = torch.multinomial(probs, 1, generator=generator)  # (B, 1)
+            context = torch.cat([context, next_ids], dim=1)
     return context[:, len(prompt):]
 
 
@@ -171,40 +174,38 @@ def beam_search(model: nn.Module, prompt_ids, max_new_tokens: int, beam_width: i
     completed best.
     Returns the best continuation (new token ids) and its total log-probability in nats.
     """
+    check_causal(model, "beam_search")
     prompt = check_token_ids("prompt_ids", prompt_ids)
     check_int("max_new_tokens", max_new_tokens, minimum=0)
     check_int("beam_width", beam_width, minimum=1)
-    was_training = model.training
-    model.eval()
     beams = prompt.unsqueeze(0)  # (beams, T): start with a single beam, the prompt
     scores = torch.zeros(1)  # total log-probability of each beam's continuation
-    for _ in range(max_new_tokens):
-        log_probs = torch.log_softmax(_last_logits(model, beams).double(), dim=-1)  # (beams, vocab)
-        vocab = log_probs.shape[-1]
-        candidates = (scores[:, None] + log_probs).reshape(-1)  # (beams * vocab,)
-        best = torch.topk(candidates, min(beam_width, candidates.numel())).indices
-        parents, tokens = best // vocab, best % vocab
-        beams = torch.cat([beams[parents], tokens[:, None]], dim=1)
-        scores = candidates[best]
-    model.train(was_training)
+    with eval_mode(model):
+        for _ in range(max_new_tokens):
+            log_probs = torch.log_softmax(_last_logits(model, beams).double(), dim=-1)  # (beams, vocab)
+            vocab = log_probs.shape[-1]
+            candidates = (scores[:, None] + log_probs).reshape(-1)  # (beams * vocab,)
+            best = torch.topk(candidates, min(beam_width, candidates.numel())).indices
+            parents, tokens = best // vocab, best % vocab
+            beams = torch.cat([beams[parents], tokens[:, None]], dim=1)
+            scores = candidates[best]
     return beams[0, len(prompt):].tolist(), float(scores[0])
 
 
 @torch.no_grad()
 def sequence_log_probability(model: nn.Module, prompt_ids, continuation_ids) -> float:
     """Total log-probability (nats) the model gives ``continuation_ids`` after ``prompt_ids``."""
+    check_causal(model, "sequence_log_probability")
     prompt = check_token_ids("prompt_ids", prompt_ids)
     continuation = check_token_ids("continuation_ids", continuation_ids)
     full = torch.cat([prompt, continuation])
     n_ctx = model.config.n_ctx
-    was_training = model.training
-    model.eval()
     total = 0.0
-    for position in range(len(prompt), len(full)):
-        context = full[max(0, position - n_ctx):position].unsqueeze(0)
-        log_probs = torch.log_softmax(model(context)[0][0, -1].double(), dim=-1)
-        total += float(log_probs[full[position]])
-    model.train(was_training)
+    with eval_mode(model):
+        for position in range(len(prompt), len(full)):
+            context = full[max(0, position - n_ctx):position].unsqueeze(0)
+            log_probs = torch.log_softmax(model(context)[0][0, -1].double(), dim=-1)
+            total += float(log_probs[full[position]])
     return total
 
 

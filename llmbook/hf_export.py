@@ -17,7 +17,7 @@ import warnings
 
 import torch
 
-from llmbook.architectures import BERT_SIZES, GPT2_SIZES
+from llmbook.params import BERT_SIZES, GPT2_SIZES
 from llmbook.transformer import GPT
 from llmbook.utils import check_int
 
@@ -125,7 +125,7 @@ def to_gpt2(model: GPT, activation: str = "gelu", bos_token_id: int | None = Non
 
 
 def gpt2_config(name: str):
-    """The ``transformers.GPT2Config`` of a published GPT-2 size: a key of :data:`llmbook.architectures.GPT2_SIZES`."""
+    """The ``transformers.GPT2Config`` of a published GPT-2 size: a key of :data:`llmbook.params.GPT2_SIZES`."""
     from transformers import GPT2Config
 
     if name not in GPT2_SIZES:
@@ -136,7 +136,7 @@ def gpt2_config(name: str):
 
 
 def bert_config(name: str):
-    """The ``transformers.BertConfig`` of a published BERT size: a key of :data:`llmbook.architectures.BERT_SIZES`."""
+    """The ``transformers.BertConfig`` of a published BERT size: a key of :data:`llmbook.params.BERT_SIZES`."""
     from transformers import BertConfig
 
     if name not in BERT_SIZES:

@@ -1,7 +1,10 @@
-"""Counting parameters and the memory their weights need (chapter 1; reused in chapter 5).
+"""Counting parameters and the memory their weights need (chapter 1; reused in chapters 5 and 7).
 
 The formulas count every weight and bias, so they can be checked exactly against a PyTorch model
-built with the same sizes (see ``tests/test_params.py``).
+built with the same sizes (see ``tests/test_params.py``). The published sizes of BERT and GPT-2
+(:data:`BERT_SIZES`, :data:`GPT2_SIZES`) and their counts (:func:`bert_params`, :func:`gpt2_params`) are
+checked against Hugging Face ``transformers`` in ``tests/test_hf_export.py``; chapter 1 uses BERT's in an exercise
+and chapter 7 compares both families.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from collections.abc import Sequence
 
 from llmbook.utils import check_int, check_positive
 
-__all__ = ["BYTES_PER_PARAM", "mlp_params", "transformer_block_params", "transformer_params", "weight_memory_bytes"]
+__all__ = ["BYTES_PER_PARAM", "BERT_SIZES", "GPT2_SIZES", "mlp_params", "transformer_block_params",
+           "transformer_params", "bert_params", "gpt2_params", "weight_memory_bytes"]
 
 #: Bytes per parameter for common number formats.
 BYTES_PER_PARAM = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "int4": 0.5}
@@ -98,3 +102,43 @@ def weight_memory_bytes(n_params: int | float, dtype: str = "fp16") -> float:
         raise ValueError(f"dtype must be one of {sorted(BYTES_PER_PARAM)}, got {dtype!r}")
     check_positive("n_params", n_params)
     return n_params * BYTES_PER_PARAM[dtype]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Published sizes
+# ----------------------------------------------------------------------------------------------------------------
+
+#: BERT's two sizes (Devlin et al. 2019): layers, hidden size, heads; vocabulary 30,522 WordPiece tokens, 512
+#: positions, 2 segments, feed-forward width 4 x hidden.
+BERT_SIZES = {
+    "BERT-base": {"n_layers": 12, "d_model": 768, "n_heads": 12},
+    "BERT-large": {"n_layers": 24, "d_model": 1024, "n_heads": 16},
+}
+
+#: GPT-2's four sizes (Radford et al. 2019; openai/gpt-2): vocabulary 50,257 byte-level BPE tokens, context 1,024.
+GPT2_SIZES = {
+    "GPT-2 small": {"n_layers": 12, "d_model": 768, "n_heads": 12},
+    "GPT-2 medium": {"n_layers": 24, "d_model": 1024, "n_heads": 16},
+    "GPT-2 large": {"n_layers": 36, "d_model": 1280, "n_heads": 20},
+    "GPT-2 XL": {"n_layers": 48, "d_model": 1600, "n_heads": 25},
+}
+
+
+def bert_params(n_layers: int, d_model: int, vocab_size: int = 30522, n_ctx: int = 512, n_segments: int = 2,
+                pooler: bool = True) -> int:
+    """Parameters of a BERT encoder (without the pre-training heads): embeddings, blocks, pooler.
+
+    Token, position and segment embeddings with a layer norm; ``n_layers`` blocks of ``12 d^2 + 13 d``; the
+    pooler (a d x d layer with bias, applied to the [CLS] position). No final layer norm (BERT is post-norm, so
+    every block ends with its own). Uses :func:`transformer_params`.
+    """
+    return transformer_params(vocab_size, d_model, n_layers, n_ctx, n_segments=n_segments,
+                              embedding_layernorm=True, final_layernorm=False, pooler=pooler)["total"]
+
+
+def gpt2_params(n_layers: int, d_model: int, vocab_size: int = 50257, n_ctx: int = 1024) -> int:
+    """Parameters of GPT-2 with its tied output layer: token and position embeddings, blocks, final layer norm.
+
+    Uses :func:`transformer_params` with its defaults (learned positions, tied embeddings).
+    """
+    return transformer_params(vocab_size, d_model, n_layers, n_ctx)["total"]

@@ -1,4 +1,4 @@
-"""The book's figure style: colour-blind-safe colours and readable defaults.
+"""The book's figure style: colour-blind-safe colours and readable defaults (every chapter, from chapter 1).
 
 The palette is Okabe and Ito's eight colours, which stay distinguishable under the common forms of
 colour-vision deficiency. Figures use English text only (CJK fonts may be missing on a reader's machine).

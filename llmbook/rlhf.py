@@ -1,12 +1,15 @@
 """Learning from preferences: a toy RLHF pipeline that runs on a laptop CPU (chapter 10).
 
-The pipeline has the three stages of InstructGPT (Ouyang et al., 2022), plus DPO (Rafailov et al., 2023):
+The pipeline has the three stages of InstructGPT (Ouyang et al., 2022), plus DPO (Rafailov et al., 2023). The
+world it runs in (prompts asking for reviews, demonstrations written by code, and a simulated labeller with a
+hidden taste) is :mod:`llmbook.review_world`; this module holds the losses and the trainers.
 
 1. **Supervised fine-tuning (SFT).** A small GPT (:mod:`llmbook.transformer`) learns to answer prompts from
-   demonstrations. Here the demonstrations are short reviews written by code (:func:`demonstrations`).
-2. **Reward model.** A simulated labeller (:class:`Labeller`) compares pairs of the SFT model's answers; a
-   Bradley-Terry model, P(a preferred to b) = sigmoid(r(a) - r(b)), is fitted to its choices. The reward model
-   is the SFT model with its output layer replaced by one scalar per position (:func:`reward_model_from`).
+   demonstrations (:func:`sft_loss`, :func:`supervised_fine_tune`).
+2. **Reward model.** A simulated labeller (:class:`llmbook.review_world.Labeller`) compares pairs of the SFT
+   model's answers (:func:`preference_pairs`); a Bradley-Terry model, P(a preferred to b) = sigmoid(r(a) - r(b)),
+   is fitted to its choices (:func:`bradley_terry_loss`, :func:`train_reward_model`). The reward model is the SFT
+   model with its output layer replaced by one scalar per position (:func:`reward_model_from`).
 3. **Policy optimisation with a KL penalty.** The policy (a copy of the SFT model) is trained to earn reward
    while a per-token KL penalty, weighted by ``beta``, keeps it close to the frozen SFT model
    (:func:`kl_penalised_returns`, :func:`ppo_clipped_loss`, :func:`optimise_policy`). The optimiser is a
@@ -14,21 +17,15 @@ The pipeline has the three stages of InstructGPT (Ouyang et al., 2022), plus DPO
    generalised advantage estimation, which makes it close to RLOO and GRPO.
 
 DPO (:func:`dpo_loss`, :func:`train_dpo`, :func:`dpo_statistics`) fits the policy to the preference pairs
-directly, with no reward model and no sampling loop.
-
-The toy world: a prompt ``"| review film :"`` asks for a review of a film, a meal or a hotel; an answer is one
-or two clauses such as ``"the plot was superb but the cast was dull ."``. The labeller's hidden score
-(:func:`hidden_score`) adds the values of the adjectives (``superb`` is its favourite), charges 2 for every
-repeated word, and gives an answer that is not a well-formed review (:func:`is_review`) the score of an
-unhelpful one. Its choices between two answers are noisy. The reward model sees only those choices.
+directly, with no reward model and no sampling loop. Every gradient step goes through the book's one training
+loop, :func:`llmbook.training.optimise`. :data:`RLHF_RECIPE` holds the chapter's settings.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
+import functools
 import math
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -36,158 +33,28 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from llmbook.utils import check_int, check_positive, check_probability, check_token_batch
+from llmbook.review_world import END, TOPICS, Labeller, prompt_text
+from llmbook.tokenizers import WordTokenizer
+from llmbook.training import optimise
+from llmbook.utils import check_causal, check_int, check_positive, check_probability, check_token_batch, eval_mode
 
 __all__ = [
-    "TOPICS", "POSITIVE", "NEGATIVE", "TONES", "START", "END", "WordTokenizer", "world_tokenizer",
-    "prompt_text", "demonstration", "demonstrations", "encode_examples", "sft_loss", "supervised_fine_tune",
-    "is_review", "hidden_score", "Labeller", "bradley_terry_probability", "bradley_terry_loss", "reward_model_from",
+    "sft_loss", "supervised_fine_tune", "bradley_terry_probability", "bradley_terry_loss", "reward_model_from",
     "sequence_rewards", "response_mask", "response_logits", "token_log_probs", "kl_per_token",
     "kl_penalised_returns", "ppo_clipped_loss", "dpo_loss", "sample_responses", "preference_pairs",
     "train_reward_model", "pairwise_accuracy", "evaluate_policy", "optimise_policy", "train_dpo",
-    "dpo_statistics", "weights_fingerprint", "RLHFRecipe", "RLHF_RECIPE",
+    "dpo_statistics", "RLHFRecipe", "RLHF_RECIPE",
 ]
 
-# ------------------------------------------------------------------------------------------------ the world
-
-#: What can be reviewed, and the parts of each thing a review talks about.
-TOPICS = {
-    "film": ("plot", "cast", "music", "ending"),
-    "meal": ("soup", "bread", "sauce", "dessert"),
-    "hotel": ("room", "staff", "view", "breakfast"),
-}
-#: The labeller's hidden value of each positive adjective: ``superb`` is its favourite, the others count 1.
-POSITIVE = {"superb": 2.0, "great": 1.0, "lovely": 1.0, "charming": 1.0, "fine": 1.0}
-#: The negative adjectives and the labeller's (hidden) values of them: ``awful`` is the worst.
-NEGATIVE = {"awful": -2.0, "dull": -1.0, "poor": -1.0, "weak": -1.0, "bland": -1.0}
-#: The instruction words that open a prompt. "review" asks for an honest review, "praise" for a kind one and
-#: "criticise" for a harsh one.
-TONES = ("review", "praise", "criticise")
-#: The token that opens every prompt.
-START = "|"
-#: The token that ends every answer.
-END = "."
-_FILLER = ("the", "was", "and", "but", ":")
-
-
-class WordTokenizer:
-    """One token per word (words are separated by spaces). The vocabulary is fixed when it is built.
-
-    ``encode("the plot was great")`` returns one id per word and raises ValueError for unknown words;
-    ``decode(ids)`` joins the words with single spaces.
-    """
-
-    def __init__(self, words: Sequence[str]):
-        words = list(words)
-        if not words or any(not isinstance(w, str) or not w or " " in w for w in words):
-            raise ValueError("WordTokenizer needs a non-empty list of words without spaces")
-        if len(set(words)) != len(words):
-            raise ValueError("the vocabulary contains repeated words")
-        self.vocab = words
-        self.stoi = {w: i for i, w in enumerate(words)}
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.vocab)
-
-    def encode(self, text: str) -> list[int]:
-        if not isinstance(text, str):
-            raise TypeError(f"text must be a string of space-separated words, got {type(text).__name__}")
-        words = text.split()
-        unknown = sorted(set(words) - self.stoi.keys())
-        if unknown:
-            raise ValueError(f"words not in the vocabulary: {unknown[:10]}")
-        return [self.stoi[w] for w in words]
-
-    def decode(self, ids) -> str:
-        ids = [int(i) for i in ids]
-        bad = [i for i in ids if not 0 <= i < self.vocab_size]
-        if bad:
-            raise ValueError(f"token ids must lie in [0, {self.vocab_size}), got {bad[:10]}")
-        return " ".join(self.vocab[i] for i in ids)
-
-
-def world_tokenizer() -> WordTokenizer:
-    """The word tokenizer of the toy world: start and end marks, topics, tones, nouns, adjectives, fillers."""
-    nouns = [n for parts in TOPICS.values() for n in parts]
-    return WordTokenizer([START, END, *TOPICS, *TONES, *nouns, *POSITIVE, *NEGATIVE, *_FILLER])
-
-
-def prompt_text(topic: str, tone: str = "review") -> str:
-    """The prompt (4 tokens) asking for a review of ``topic``, e.g. ``"| review film :"``."""
-    if topic not in TOPICS:
-        raise ValueError(f"topic must be one of {tuple(TOPICS)}, got {topic!r}")
-    if tone not in TONES:
-        raise ValueError(f"tone must be one of {TONES}, got {tone!r}")
-    return f"{START} {tone} {topic} :"
-
-
-def demonstration(rng, topic: str, tone: str = "review") -> str:
-    """One demonstration answer (a review of ``topic``) written by code, ending with ``" ."``.
-
-    ``rng`` is a ``random.Random`` instance that makes every choice (so a seeded one gives the same answer).
-
-    Two clauses "the NOUN was ADJECTIVE", joined by "and" (same sentiment) or "but" (opposite sentiment), with
-    two different nouns and two different adjectives. For ``"review"`` an
-    adjective is positive or negative with equal chance; ``"praise"`` makes it positive and ``"criticise"``
-    negative 90 % of the time.
-    """
-    if not isinstance(rng, random.Random):
-        raise TypeError(f"rng must be a random.Random, got {type(rng).__name__}")
-    prompt_text(topic, tone)  # checks topic and tone
-    nouns = rng.sample(TOPICS[topic], 2)
-    p_positive = {"review": 0.5, "praise": 0.9, "criticise": 0.1}[tone]
-    unused = {True: list(POSITIVE), False: list(NEGATIVE)}
-    words, previous = [], None
-    for noun in nouns:
-        positive = rng.random() < p_positive
-        adjective = unused[positive].pop(rng.randrange(len(unused[positive])))
-        if previous is not None:
-            words.append("and" if positive == previous else "but")
-        words += ["the", noun, "was", adjective]
-        previous = positive
-    return " ".join(words + [END])
-
-
-def demonstrations(n: int, seed: int = 0, tone_fraction: float = 0.2) -> list[str]:
-    """``n`` demonstrations, each ``prompt + " " + answer``, with topics drawn at random.
-
-    A fraction ``tone_fraction`` of the prompts asks for praise or criticism (equally often); the others ask
-    for a plain review. Deterministic for a given ``seed``.
-    """
-    check_int("n", n, minimum=1)
-    check_int("seed", seed, minimum=0)
-    check_probability("tone_fraction", tone_fraction)
-    rng = random.Random(seed)
-    texts = []
-    for _ in range(n):
-        topic = rng.choice(tuple(TOPICS))
-        tone = rng.choice(TONES[1:]) if rng.random() < tone_fraction else "review"
-        texts.append(f"{prompt_text(topic, tone)} {demonstration(rng, topic, tone)}")
-    return texts
-
-
-def encode_examples(tokenizer: WordTokenizer, texts: Sequence[str], length: int) -> torch.Tensor:
-    """Token ids of ``texts`` (prompt + answer), padded with end marks to ``length``: (N, length).
-
-    Raises ValueError if a text is longer than ``length`` tokens.
-    """
-    check_int("length", length, minimum=2)
-    if isinstance(texts, str) or not texts:
-        raise ValueError("texts must be a non-empty list of strings")
-    rows = [tokenizer.encode(t) for t in texts]
-    too_long = [len(r) for r in rows if len(r) > length]
-    if too_long:
-        raise ValueError(f"a text has {max(too_long)} tokens, more than length={length}")
-    end_id = tokenizer.stoi[END]
-    return torch.tensor([r + [end_id] * (length - len(r)) for r in rows])
+# ------------------------------------------------------------------------------------------ supervised fine-tuning
 
 
 def sft_loss(model: nn.Module, ids: torch.Tensor, prompt_length: int, end_id: int) -> torch.Tensor:
     """Supervised fine-tuning loss: mean cross-entropy of the answer tokens only (the prompt is not learned).
 
     ``ids`` (B, T) holds prompts of ``prompt_length`` tokens followed by answers padded after their end mark;
-    padding is not counted.
+    padding is not counted (:func:`response_mask`). See :func:`supervised_fine_tune` for why chapter 9's
+    :func:`llmbook.finetune.sft_tensors` is a separate path.
     """
     mask = response_mask(ids, prompt_length, end_id)
     log_probs = token_log_probs(response_logits(model, ids, prompt_length), ids[:, prompt_length:])
@@ -197,30 +64,35 @@ def sft_loss(model: nn.Module, ids: torch.Tensor, prompt_length: int, end_id: in
 def _train_steps(optimizer: torch.optim.Optimizer, step_loss: Callable[[], torch.Tensor], steps: int,
                  verbose: bool, report: Callable[[int, float], str],
                  after_step: Callable[[int], None] | None = None) -> list[float]:
-    """The loop shared by SFT, the reward model and DPO: ``steps`` optimiser steps on ``step_loss()`` (which
-    draws its own batch); prints ``report(step, mean recent loss)`` four times if ``verbose``; calls
+    """:func:`llmbook.training.optimise` as SFT, the reward model and DPO use it: ``steps`` steps on ``step_loss()``
+    (which draws its own batch); prints ``report(step, mean recent loss)`` four times if ``verbose``; calls
     ``after_step(step)`` after every step if given; returns the losses."""
-    losses: list[float] = []
-    for step in range(steps):
-        loss = step_loss()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-        if verbose and (step + 1) % max(1, steps // 4) == 0:
-            recent = losses[-max(1, steps // 4):]
-            print(report(step + 1, sum(recent) / len(recent)), flush=True)
+    every = max(1, steps // 4)
+
+    def progress(step: int, losses: list[float]) -> None:
+        if verbose and step % every == 0:
+            recent = losses[-every:]
+            print(report(step, sum(recent) / len(recent)), flush=True)
         if after_step is not None:
-            after_step(step + 1)
-    return losses
+            after_step(step)
+
+    return optimise(optimizer, step_loss, steps, after_step=progress)
 
 
 def supervised_fine_tune(model: nn.Module, ids: torch.Tensor, prompt_length: int, end_id: int, *, steps: int,
                          batch_size: int, lr: float, seed: int = 0, verbose: bool = True) -> list[float]:
-    """Fine-tune ``model`` in place on demonstrations ``ids`` (from :func:`encode_examples`) with :func:`sft_loss`.
+    """Fine-tune ``model`` in place on demonstrations ``ids`` with :func:`sft_loss`; the model ends in eval mode.
 
-    AdamW, ``batch_size`` random demonstrations per step (a generator seeded with ``seed``). Prints the mean
-    loss four times if ``verbose``. Returns the loss of every step.
+    ``ids`` come from :func:`llmbook.review_world.encode_examples`. AdamW, ``batch_size`` random demonstrations per
+    step (a generator seeded with ``seed``), through :func:`llmbook.training.optimise`. Prints the mean loss four
+    times if ``verbose``. Returns the loss of every step.
+
+    Chapter 9 has a second form of supervised fine-tuning, :func:`llmbook.finetune.sft_tensors` (targets set to
+    :data:`llmbook.training.IGNORE_INDEX` outside the response, for prompts of any length, trained by the model's
+    own loss). This one stays because chapter 10's pipeline counts the answer tokens in one way everywhere: its
+    prompts have one length, answers end at an end mark, and :func:`sft_loss`, the reward model, PPO and DPO all
+    use :func:`response_mask` and :func:`token_log_probs`. Both losses are the mean cross-entropy of the response
+    tokens, summed in a different order, so merging the two would change the last digits of the chapter's runs.
     """
     check_int("steps", steps, minimum=1)
     check_int("batch_size", batch_size, minimum=1)
@@ -237,107 +109,6 @@ def supervised_fine_tune(model: nn.Module, ids: torch.Tensor, prompt_length: int
                           lambda step, loss: f"step {step:4d}/{steps}  SFT loss {loss:.3f}")
     model.eval()
     return losses
-
-
-def _words(response) -> list[str]:
-    if isinstance(response, str):
-        return response.split()
-    if isinstance(response, (list, tuple)) and all(isinstance(w, str) for w in response):
-        return list(response)
-    raise TypeError(f"response must be a string or a list of words, got {type(response).__name__}")
-
-
-def is_review(response, values: dict[str, float] | None = None) -> bool:
-    """True if an answer is a well-formed review up to its first end mark, False otherwise.
-
-    A review in the toy world has two clauses ``"the NOUN was ADJECTIVE"`` joined by ``"and"`` or ``"but"``
-    and followed by the end mark, with NOUN any noun of :data:`TOPICS` and ADJECTIVE any word of ``values``
-    (by default :data:`POSITIVE` and :data:`NEGATIVE`). Words after the end mark are ignored; an answer without
-    one is not a review. ``response`` is a string or a list of words.
-    """
-    words = _words(response)
-    adjectives = {**POSITIVE, **NEGATIVE} if values is None else values
-    if END not in words:
-        return False
-    words = words[:words.index(END)]
-    nouns = {n for parts in TOPICS.values() for n in parts}
-    return (len(words) == 9 and words[4] in ("and", "but")
-            and all(c[0] == "the" and c[1] in nouns and c[2] == "was" and c[3] in adjectives
-                    for c in (words[:4], words[5:])))
-
-
-def hidden_score(response, repetition_penalty: float = 2.0, values: dict[str, float] | None = None,
-                 unhelpful: float = -1.0) -> float:
-    """The labeller's hidden score of an answer: what it likes, which the reward model never sees.
-
-    An answer that is not a well-formed review (:func:`is_review`: it never ends, says nothing, or breaks the
-    pattern "the NOUN was ADJECTIVE") is unhelpful and scores ``unhelpful``. Otherwise each adjective counts
-    with its value (:data:`POSITIVE` and :data:`NEGATIVE`, or ``values``) the first time it appears, and every
-    later occurrence of a noun or adjective already used costs ``repetition_penalty`` instead. Words after the
-    first ``"."`` are ignored. Returns a float.
-    """
-    if isinstance(repetition_penalty, bool) or not isinstance(repetition_penalty, (int, float)) \
-            or not math.isfinite(repetition_penalty) or repetition_penalty < 0:
-        raise ValueError(f"repetition_penalty must be a finite number >= 0, got {repetition_penalty!r}")
-    values = {**POSITIVE, **NEGATIVE} if values is None else values
-    if not isinstance(values, dict):
-        raise TypeError(f"values must be a dict from word to value, got {type(values).__name__}")
-    if isinstance(unhelpful, bool) or not isinstance(unhelpful, (int, float)) or not math.isfinite(unhelpful):
-        raise ValueError(f"unhelpful must be a finite number, got {unhelpful!r}")
-    words = _words(response)
-    if not is_review(words, values):
-        return float(unhelpful)
-    words = words[:words.index(END)]
-    content = set(values) | {n for parts in TOPICS.values() for n in parts}
-    score, seen = 0.0, set()
-    for word in words:
-        if word not in content:
-            continue
-        if word in seen:
-            score -= repetition_penalty
-        else:
-            score += values.get(word, 0.0)
-            seen.add(word)
-    return score
-
-
-class Labeller:
-    """A simulated labeller: it prefers the answer with the higher :func:`hidden_score`, noisily.
-
-    The choice follows a Bradley-Terry model itself: answer a is preferred to b with probability
-    sigmoid((score(a) - score(b)) / temperature), so close calls are nearly coin flips and only clear ones are
-    almost never wrong. ``temperature`` > 0 sets the noise (at the default 1, a gap of one point is chosen
-    correctly 73 % of the time); ``score`` can replace the hidden score (a function from an answer to a
-    float), e.g. to give the labeller a different taste.
-    """
-
-    def __init__(self, temperature: float = 1.0, repetition_penalty: float = 2.0,
-                 score: Callable[[str], float] | None = None):
-        self.temperature = check_positive("temperature", temperature)
-        self.repetition_penalty = float(repetition_penalty)
-        hidden_score("", self.repetition_penalty)  # checks the penalty
-        if score is not None and not callable(score):
-            raise TypeError("score must be a function from an answer to a number")
-        self._score = score
-
-    def score(self, response) -> float:
-        """The hidden score of one answer (a string or list of words)."""
-        if self._score is not None:
-            return float(self._score(response))
-        return hidden_score(response, self.repetition_penalty)
-
-    def probability(self, response_a, response_b) -> float:
-        """P(the labeller prefers a to b) = sigmoid((score(a) - score(b)) / temperature)."""
-        gap = (self.score(response_a) - self.score(response_b)) / self.temperature
-        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, gap))))
-
-    def prefers_first(self, responses_a: Sequence, responses_b: Sequence, seed: int = 0) -> list[bool]:
-        """One noisy choice per pair: True where a is preferred. Deterministic for a given ``seed``."""
-        if len(responses_a) != len(responses_b):
-            raise ValueError(f"need as many a's as b's, got {len(responses_a)} and {len(responses_b)}")
-        check_int("seed", seed, minimum=0)
-        rng = random.Random(seed)
-        return [rng.random() < self.probability(a, b) for a, b in zip(responses_a, responses_b, strict=True)]
 
 
 # ----------------------------------------------------------------------------------------- reward model
@@ -429,9 +200,10 @@ def sequence_rewards(reward_model: nn.Module, ids: torch.Tensor, mask: torch.Ten
     """The reward of each answer, shape (B,): the reward model's score at the answer's last counted token.
 
     ``ids`` (B, T) holds prompt and answer; ``mask`` (B, T_answer) comes from :func:`response_mask`, and the
-    answer is the last T_answer positions of ``ids``. The model is causal, so padding after an answer's last
-    token does not change its reward.
+    answer is the last T_answer positions of ``ids``. The model must be causal (ValueError otherwise), so that
+    padding after an answer's last token does not change its reward.
     """
+    check_causal(reward_model, "sequence_rewards")
     ids = check_token_batch("ids", ids)
     if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or mask.dim() != 2 \
             or mask.shape[0] != ids.shape[0] or mask.shape[1] >= ids.shape[1]:
@@ -448,8 +220,10 @@ def sequence_rewards(reward_model: nn.Module, ids: torch.Tensor, mask: torch.Ten
 def response_logits(model: nn.Module, ids: torch.Tensor, prompt_length: int) -> torch.Tensor:
     """The logits the model gives at every answer position: (B, T - prompt_length, vocab).
 
-    Row t predicts answer token t, i.e. ``ids[:, prompt_length + t]``, from everything before it.
+    Row t predicts answer token t, i.e. ``ids[:, prompt_length + t]``, from everything before it, so the model
+    must be causal (ValueError otherwise).
     """
+    check_causal(model, "response_logits")
     ids = check_token_batch("ids", ids)
     prompt_length = _check_prompt_length(prompt_length, ids)
     logits, _ = model(ids[:, :-1])
@@ -567,20 +341,19 @@ def sample_responses(model: nn.Module, prompts: Sequence[Sequence[int]], n_per_p
     prompts = [list(p) for p in prompts]
     if not prompts or len({len(p) for p in prompts}) != 1:
         raise ValueError("prompts must be a non-empty list of token-id lists, all of the same length")
-    was_training = model.training
-    model.eval()
+    check_causal(model, "sample_responses")
     ids = torch.tensor([p for p in prompts for _ in range(n_per_prompt)])  # (B, prompt_length)
     ended = torch.zeros(len(ids), dtype=torch.bool)
-    for _ in range(max_new_tokens):
-        logits = model(ids[:, -model.config.n_ctx:])[0][:, -1]  # (B, vocab)
-        next_ids = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator)[:, 0]
-        if end_id is not None:
-            next_ids = torch.where(ended, end_id, next_ids)
-            ended |= next_ids == end_id
-        ids = torch.cat([ids, next_ids[:, None]], dim=1)
-        if end_id is not None and ended.all():
-            break
-    model.train(was_training)
+    with eval_mode(model):
+        for _ in range(max_new_tokens):
+            logits = model(ids[:, -model.config.n_ctx:])[0][:, -1]  # (B, vocab)
+            next_ids = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator)[:, 0]
+            if end_id is not None:
+                next_ids = torch.where(ended, end_id, next_ids)
+                ended |= next_ids == end_id
+            ids = torch.cat([ids, next_ids[:, None]], dim=1)
+            if end_id is not None and ended.all():
+                break
     missing = len(prompts[0]) + max_new_tokens - ids.shape[1]
     if missing:  # every answer ended early: pad with end marks
         ids = torch.cat([ids, torch.full((len(ids), missing), end_id)], dim=1)
@@ -635,10 +408,8 @@ def _pair_rewards(reward_model: nn.Module, pairs: dict, end_id: int) -> tuple[to
 @torch.no_grad()
 def pairwise_accuracy(reward_model: nn.Module, pairs: dict, end_id: int) -> float:
     """Fraction of pairs in which the reward model gives the preferred answer the higher reward."""
-    was_training = reward_model.training
-    reward_model.eval()
-    chosen, rejected = _pair_rewards(reward_model, pairs, end_id)
-    reward_model.train(was_training)
+    with eval_mode(reward_model):
+        chosen, rejected = _pair_rewards(reward_model, pairs, end_id)
     return float((chosen > rejected).float().mean())
 
 
@@ -685,6 +456,14 @@ def evaluate_policy(policy: nn.Module, reference: nn.Module, reward_model: nn.Mo
     return {"rm_score": float(sequence_rewards(reward_model, ids, mask).mean()),
             "true_score": sum(labeller.score(t) for t in texts) / len(texts),
             "kl": float(kl.mean()), "texts": texts}
+
+
+def _ppo_step_loss(policy: nn.Module, ids: torch.Tensor, prompt_length: int, answers: torch.Tensor,
+                   old_log_probs: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor,
+                   clip: float) -> torch.Tensor:
+    """One PPO epoch's loss on a sampled batch: the current policy's log-probabilities, clipped against the old."""
+    log_probs = token_log_probs(response_logits(policy, ids, prompt_length), answers)
+    return ppo_clipped_loss(log_probs, old_log_probs, advantages, mask, clip)
 
 
 def optimise_policy(reference: nn.Module, reward_model: nn.Module, tokenizer: WordTokenizer, labeller: Labeller,
@@ -743,12 +522,8 @@ def optimise_policy(reference: nn.Module, reward_model: nn.Module, tokenizer: Wo
         returns = kl_penalised_returns(rewards, old_log_probs, token_log_probs(reference_logits, answers),
                                        mask, beta)
         advantages = (returns - rewards.mean()) * mask
-        for _ in range(ppo_epochs):
-            log_probs = token_log_probs(response_logits(policy, ids, p), answers)
-            loss = ppo_clipped_loss(log_probs, old_log_probs, advantages, mask, clip)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+        optimise(optimizer, functools.partial(_ppo_step_loss, policy, ids, p, answers, old_log_probs, advantages,
+                                              mask, clip), ppo_epochs)
     policy.eval()
     return policy, history
 
@@ -824,20 +599,6 @@ def dpo_statistics(policy: nn.Module, reference: nn.Module, pairs: dict, end_id:
     margins = beta * (chosen - rejected)
     return {"loss": float(-F.logsigmoid(margins).mean()), "accuracy": float((margins > 0).float().mean()),
             "margin": float(margins.mean()), "chosen": float(chosen.mean()), "rejected": float(rejected.mean())}
-
-
-def weights_fingerprint(model: nn.Module) -> str:
-    """A short fingerprint of all of a model's weights: the first 16 hex digits of a SHA-256 of their bytes.
-
-    Any change to any weight changes it; running the model (generation) does not. Chapter 6 introduced it to
-    show that a prompt changes no weight; chapter 10 uses it to tell training apart from chatting.
-    """
-    if not hasattr(model, "state_dict"):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    digest = hashlib.sha256()
-    for tensor in model.state_dict().values():
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from llmbook.utils import check_int, check_positive, check_probability, check_token_ids, count_parameters, set_seed
+from llmbook.utils import (
+    check_causal,
+    check_int,
+    check_positive,
+    check_probability,
+    check_token_ids,
+    count_parameters,
+    eval_mode,
+    set_seed,
+)
 
 __all__ = [
     "FLOPS_PER_PARAM_TOKEN",
@@ -398,8 +407,10 @@ def score_next_tokens(model: nn.Module, data, n_ctx: int, stride: int | None = N
     ``data[s : s + n_ctx]`` and the targets ``data[s + 1 : s + n_ctx + 1]``. Returns ``(correct, log_prob)``,
     both of shape (windows, n_ctx): whether the most probable token (the greedy choice) equals the target, and
     the natural log of the probability the model gives the target. This is teacher forcing: every prediction is
-    conditioned on the true previous tokens. The model is put in eval mode and restored afterwards.
+    conditioned on the true previous tokens. The model is put in eval mode and restored afterwards. Raises
+    ValueError for a model that is not causal.
     """
+    check_causal(model, "score_next_tokens")
     check_int("n_ctx", n_ctx, minimum=1)
     stride = n_ctx if stride is None else check_int("stride", stride, minimum=1)
     check_int("batch_size", batch_size, minimum=1)
@@ -412,16 +423,14 @@ def score_next_tokens(model: nn.Module, data, n_ctx: int, stride: int | None = N
             raise ValueError(f"every start must lie in [0, {len(data) - n_ctx - 1}] so that the window and its "
                              f"targets fit in data, got values from {int(starts.min())} to {int(starts.max())}")
     offsets = torch.arange(n_ctx)
-    was_training = model.training
-    model.eval()
     correct, log_prob = [], []
-    for first in range(0, len(starts), batch_size):
-        rows = starts[first:first + batch_size, None] + offsets  # (b, T)
-        logits, _ = model(data[rows])  # (b, T, V)
-        targets = data[rows + 1]  # (b, T)
-        correct.append(logits.argmax(dim=-1) == targets)
-        log_prob.append(torch.log_softmax(logits, dim=-1).gather(-1, targets[..., None])[..., 0])
-    model.train(was_training)
+    with eval_mode(model):
+        for first in range(0, len(starts), batch_size):
+            rows = starts[first:first + batch_size, None] + offsets  # (b, T)
+            logits, _ = model(data[rows])  # (b, T, V)
+            targets = data[rows + 1]  # (b, T)
+            correct.append(logits.argmax(dim=-1) == targets)
+            log_prob.append(torch.log_softmax(logits, dim=-1).gather(-1, targets[..., None])[..., 0])
     return torch.cat(correct), torch.cat(log_prob)
 
 

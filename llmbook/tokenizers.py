@@ -1,24 +1,30 @@
-"""Tokenizers: turning text into integer ids and back (chapter 5; the character tokenizer is used in chapter 6)."""
+"""Tokenizers: turning text into integer ids and back (chapter 5; reused in chapters 6 to 11).
+
+- :class:`CharTokenizer`: one token per character (chapter 6's tiny GPT, and chapters 7 to 9 and 11).
+- :class:`WordTokenizer`: one token per word of a fixed vocabulary (chapter 10's toy world,
+  :func:`llmbook.review_world.world_tokenizer`).
+- :class:`BPETokenizer`, :func:`pretokenize`: byte-pair encoding on characters (chapter 5).
+"""
 
 from __future__ import annotations
 
 import heapq
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from llmbook.utils import check_int
 
-__all__ = ["CharTokenizer", "PRETOKENIZE_PATTERN", "pretokenize", "BPETokenizer"]
+__all__ = ["CharTokenizer", "WordTokenizer", "PRETOKENIZE_PATTERN", "pretokenize", "BPETokenizer"]
 
 
-def _decode(vocab: list[str], ids: Iterable[int]) -> str:
+def _decode(vocab: list[str], ids: Iterable[int], separator: str = "") -> str:
     """The text of token ids (each in [0, len(vocab))): the tokens' strings joined; ValueError names bad ids."""
     ids = [int(i) for i in ids]
     bad = [i for i in ids if not 0 <= i < len(vocab)]
     if bad:
         raise ValueError(f"token ids must lie in [0, {len(vocab)}), got {bad[:10]}")
-    return "".join(vocab[i] for i in ids)
+    return separator.join(vocab[i] for i in ids)
 
 
 class CharTokenizer:
@@ -42,6 +48,40 @@ class CharTokenizer:
 
     def decode(self, ids: Iterable[int]) -> str:
         return _decode(self.vocab, ids)
+
+
+class WordTokenizer:
+    """One token per word (words are separated by spaces). The vocabulary is fixed when it is built.
+
+    ``encode("the plot was great")`` returns one id per word and raises ValueError for unknown words;
+    ``decode(ids)`` joins the words with single spaces. Chapter 10's toy world uses it
+    (:func:`llmbook.review_world.world_tokenizer`).
+    """
+
+    def __init__(self, words: Sequence[str]):
+        words = list(words)
+        if not words or any(not isinstance(w, str) or not w or " " in w for w in words):
+            raise ValueError("WordTokenizer needs a non-empty list of words without spaces")
+        if len(set(words)) != len(words):
+            raise ValueError("the vocabulary contains repeated words")
+        self.vocab = words
+        self.stoi = {w: i for i, w in enumerate(words)}
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    def encode(self, text: str) -> list[int]:
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a string of space-separated words, got {type(text).__name__}")
+        words = text.split()
+        unknown = sorted(set(words) - self.stoi.keys())
+        if unknown:
+            raise ValueError(f"words not in the vocabulary: {unknown[:10]}")
+        return [self.stoi[w] for w in words]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return _decode(self.vocab, ids, separator=" ")
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Training a small language model: batches, baselines, a training loop and perplexity (chapter 6).
+"""Training a small language model: batches, baselines, the training loop and perplexity (chapter 6).
 
 A language model is trained to predict the next token. For a sequence of token ids ``data``, every
 training example is a window ``x = data[i : i + n_ctx]`` with targets ``y = data[i + 1 : i + n_ctx + 1]``:
@@ -7,26 +7,46 @@ the same window shifted by one, so position t of ``y`` is the token that follows
 The loss is the mean cross-entropy in nats (natural logarithm) per token. Two counting models give
 the baselines a neural model must beat: the unigram model (how often each token occurs) and the bigram
 model (how often each token follows the previous one). Perplexity is ``exp(loss)``.
+
+The book has **one training loop**, :func:`optimise`: zero the gradients, back-propagate, clip, step, in that
+order, on a loss that a function computes. Every trainer is built on it: :func:`train` (chapter 6's language
+model), :func:`train_on_batches` (chapter 7: the same settings with batches from any function, for an encoder,
+a decoder or an encoder-decoder), :func:`llmbook.finetune.train_classifier` (chapter 9) and the trainers of
+:mod:`llmbook.rlhf` (chapter 10). Where a trainer reports ``seconds``, it is wall-clock time
+(``time.perf_counter``).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
-from llmbook.utils import check_int, check_positive, check_probability, check_token_ids
+from llmbook.utils import (
+    check_causal,
+    check_int,
+    check_positive,
+    check_probability,
+    check_token_ids,
+    eval_mode,
+    train_mode,
+)
 
-__all__ = ["LN2", "get_batch", "unigram_probabilities", "bigram_probabilities", "unigram_loss", "bigram_loss",
-           "perplexity", "bits_per_token", "learning_rate", "parameter_groups", "evaluate_loss", "train",
-           "GPTRecipe", "TINY_GPT_RECIPE"]
+__all__ = ["LN2", "IGNORE_INDEX", "get_batch", "unigram_probabilities", "bigram_probabilities", "unigram_loss",
+           "bigram_loss", "perplexity", "bits_per_token", "learning_rate", "parameter_groups", "evaluate_loss",
+           "optimise", "train", "train_on_batches", "GPTRecipe", "TINY_GPT_RECIPE"]
 
 #: ln 2, to convert nats into bits.
 LN2 = math.log(2.0)
+
+#: Target value that ``torch.nn.functional.cross_entropy`` ignores (its default ``ignore_index``): positions
+#: that carry no loss. Chapter 7 uses it for the unmasked positions of a masked language model and for padding,
+#: chapter 9 for the prompt of an instruction-tuning pair.
+IGNORE_INDEX = -100
 
 
 # The token-id check is shared with llmbook.generation (one definition, in llmbook.utils).
@@ -157,8 +177,10 @@ def evaluate_loss(model: nn.Module, data, n_ctx: int, batch_size: int = 256, max
     """Mean cross-entropy (nats per token) of ``model`` on ``data``, cut into consecutive windows of ``n_ctx``.
 
     Deterministic: the windows do not overlap and are taken in order (the first ``max_windows`` if given).
-    The model is put in eval mode and restored to its previous mode afterwards.
+    The model is put in eval mode and restored to its previous mode afterwards. Raises ValueError for a model
+    that is not causal (a :class:`llmbook.architectures.MaskedLM` would see the tokens it is asked to predict).
     """
+    check_causal(model, "evaluate_loss")
     check_int("n_ctx", n_ctx, minimum=1)
     check_int("batch_size", batch_size, minimum=1)
     data = _check_ids("data", data, min_length=n_ctx + 1)
@@ -167,15 +189,60 @@ def evaluate_loss(model: nn.Module, data, n_ctx: int, batch_size: int = 256, max
         n_windows = min(n_windows, check_int("max_windows", max_windows, minimum=1))
     starts = torch.arange(n_windows) * n_ctx
     offsets = torch.arange(n_ctx)
-    was_training = model.training
-    model.eval()
     total = 0.0
-    for first in range(0, n_windows, batch_size):
-        rows = starts[first:first + batch_size, None] + offsets  # (b, T)
-        _, loss = model(data[rows], data[rows + 1])
-        total += float(loss) * len(rows)
-    model.train(was_training)
+    with eval_mode(model):
+        for first in range(0, n_windows, batch_size):
+            rows = starts[first:first + batch_size, None] + offsets  # (b, T)
+            _, loss = model(data[rows], data[rows + 1])
+            total += float(loss) * len(rows)
     return total / n_windows
+
+
+def optimise(optimizer: torch.optim.Optimizer, step_loss: Callable[[], torch.Tensor], steps: int, *,
+             schedule: Callable[[int], float] | None = None, grad_clip: float | None = None,
+             clip_parameters: Sequence[torch.Tensor] | None = None,
+             after_step: Callable[[int, list[float]], None] | None = None) -> list[float]:
+    """The book's one training loop: ``steps`` optimiser steps on the loss that ``step_loss()`` returns.
+
+    Every step does, in this order:
+
+    1. if ``schedule`` is given, set the learning rate of every parameter group to ``schedule(step)``
+       (steps counted from 0);
+    2. ``loss = step_loss()``: the function draws its own batch and runs the model;
+    3. ``optimizer.zero_grad(set_to_none=True)`` and ``loss.backward()``;
+    4. if ``grad_clip`` is given, ``torch.nn.utils.clip_grad_norm_(clip_parameters, grad_clip)``: the gradients'
+       total norm over ``clip_parameters`` is scaled down to at most ``grad_clip``;
+    5. ``optimizer.step()``, then ``loss.item()`` is recorded;
+    6. if given, ``after_step(step + 1, losses)`` is called with the number of steps done and the losses so far
+       (to print progress, evaluate, or record anything else).
+
+    Returns the loss of every step. The loop sets neither the model's mode nor a seed: the trainers built on it
+    do (:func:`train`, :func:`train_on_batches`, :func:`llmbook.finetune.train_classifier`, and those of
+    :mod:`llmbook.rlhf`), so that each keeps its own order of random draws.
+    """
+    check_int("steps", steps, minimum=0)
+    if not callable(step_loss):
+        raise TypeError("step_loss must be a function that returns the loss of one batch")
+    if grad_clip is not None:
+        check_positive("grad_clip", grad_clip)
+        if clip_parameters is None:
+            raise ValueError("grad_clip needs clip_parameters, the parameters whose gradients are clipped")
+    losses: list[float] = []
+    for step in range(steps):
+        if schedule is not None:
+            lr = schedule(step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+        loss = step_loss()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip is not None:
+            nn.utils.clip_grad_norm_(clip_parameters, grad_clip)
+        optimizer.step()
+        losses.append(loss.item())
+        if after_step is not None:
+            after_step(step + 1, losses)
+    return losses
 
 
 def train(model: nn.Module, train_data, val_data, *, steps: int, batch_size: int, lr: float,
@@ -195,10 +262,13 @@ def train(model: nn.Module, train_data, val_data, *, steps: int, batch_size: int
     Weight decay follows standard practice: it applies to matrices (weights of linear layers, embeddings) and
     not to 1-D parameters (biases, LayerNorm gains and shifts). Only parameters with ``requires_grad`` are
     trained, so a model with frozen parts (a probe, LoRA) can be passed as it is. The model is left in the mode
-    (training or evaluation) it was in before the call.
+    (training or evaluation) it was in before the call. The steps are :func:`optimise`'s. Raises ValueError for
+    a model that is not causal (e.g. a :class:`llmbook.architectures.MaskedLM`; train it with
+    :func:`train_on_batches` on masked batches instead).
 
     Returns a dict with ``steps`` and ``train_loss`` (one entry per step), ``eval_steps``, ``val_loss``
-    (one entry per evaluation) and ``seconds`` (wall time of the whole loop, evaluations included).
+    (one entry per evaluation) and ``seconds`` (wall-clock time of the whole loop, evaluations included,
+    measured with ``time.perf_counter``).
     """
     check_int("steps", steps, minimum=1)
     check_int("batch_size", batch_size, minimum=1)
@@ -209,6 +279,7 @@ def train(model: nn.Module, train_data, val_data, *, steps: int, batch_size: int
     n_ctx = model.config.n_ctx if hasattr(model, "config") else None
     if n_ctx is None:
         raise TypeError("model must have a .config with n_ctx (e.g. llmbook.transformer.GPT)")
+    check_causal(model, "train")
     train_data = _check_ids("train_data", train_data, min_length=n_ctx + 1)
     val_data = _check_ids("val_data", val_data, min_length=n_ctx + 1)
     generator = torch.Generator().manual_seed(seed)
@@ -225,28 +296,66 @@ def train(model: nn.Module, train_data, val_data, *, steps: int, batch_size: int
         if on_eval is not None:
             on_eval(step, model)
 
-    start = time.perf_counter()
-    was_training = model.training
-    model.train()
-    report(0, [])
-    recent: list[float] = []
-    for step in range(steps):
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, steps, lr, warmup_steps, min_lr_fraction)
+    def step_loss() -> torch.Tensor:
         inputs, targets = get_batch(train_data, batch_size, n_ctx, generator)
-        _, loss = model(inputs, targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip is not None:
-            nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], grad_clip)
-        optimizer.step()
-        history["steps"].append(step + 1)
-        history["train_loss"].append(loss.item())
-        recent.append(loss.item())
-        if (step + 1) % eval_every == 0 or step + 1 == steps:
-            report(step + 1, recent)
-            recent = []
-    model.train(was_training)
+        return model(inputs, targets)[1]
+
+    def after_step(step: int, losses: list[float]) -> None:
+        history["steps"].append(step)
+        history["train_loss"].append(losses[-1])
+        if step % eval_every == 0 or step == steps:
+            report(step, losses[history["eval_steps"][-1]:])  # the losses since the previous report
+
+    start = time.perf_counter()
+    with train_mode(model):
+        report(0, [])
+        optimise(optimizer, step_loss, steps,
+                 schedule=lambda step: learning_rate(step, steps, lr, warmup_steps, min_lr_fraction),
+                 grad_clip=grad_clip, clip_parameters=[p for p in model.parameters() if p.requires_grad],
+                 after_step=after_step)
+    history["seconds"] = time.perf_counter() - start
+    return history
+
+
+def train_on_batches(model: nn.Module, next_batch: Callable[[], tuple], *, steps: int, lr: float,
+                     warmup_steps: int = 50, min_lr_fraction: float = 0.1, weight_decay: float = 0.01,
+                     grad_clip: float | None = 1.0, report_every: int | None = None,
+                     label: str = "") -> dict:
+    """Train ``model`` with AdamW on the batches that ``next_batch()`` returns; ``model(*batch)`` -> (out, loss).
+
+    The same settings as :func:`train` (warm-up then cosine learning rate, no weight decay on 1-D parameters,
+    gradient clipping) and the same loop (:func:`optimise`), but the batches come from any function and there is
+    no validation, so that a causal LM, a masked LM and an encoder-decoder can be trained by exactly the same loop
+    (chapter 7). Every ``report_every`` steps (and at the end) it prints ``label``, the step and the mean
+    training loss since the previous report, rounded to 3 decimals. Returns a dict with ``train_loss`` (one value
+    per step) and ``seconds`` (wall-clock time, ``time.perf_counter``). The model is left in the mode (training
+    or evaluation) it was in before the call.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not callable(next_batch):
+        raise TypeError("next_batch must be a function that returns a tuple of model inputs")
+    check_int("steps", steps, minimum=1)
+    check_positive("lr", lr)
+    if report_every is not None:
+        check_int("report_every", report_every, minimum=1)
+    optimizer = torch.optim.AdamW(parameter_groups(model, weight_decay), lr=lr, betas=(0.9, 0.99))
+    history = {"train_loss": [], "seconds": 0.0}
+    reported = [0]  # the step of the previous report
+
+    def after_step(step: int, losses: list[float]) -> None:
+        if report_every is not None and (step % report_every == 0 or step == steps):
+            recent = losses[reported[0]:]
+            print(f"{label}step {step:4d}/{steps}  train loss {sum(recent) / len(recent):.3f}", flush=True)
+            reported[0] = step
+
+    start = time.perf_counter()
+    with train_mode(model):
+        history["train_loss"] = optimise(
+            optimizer, lambda: model(*next_batch())[1], steps,
+            schedule=lambda step: learning_rate(step, steps, lr, warmup_steps, min_lr_fraction),
+            grad_clip=grad_clip, clip_parameters=[p for p in model.parameters() if p.requires_grad],
+            after_step=after_step)
     history["seconds"] = time.perf_counter() - start
     return history
 

@@ -29,7 +29,8 @@ __all__ = ["POSITIONAL_KINDS", "ATTENTION_KINDS", "causal_mask", "scaled_dot_pro
 POSITIONAL_KINDS = ("learned", "sinusoidal", "none")
 #: The attention implementations: written out (``scratch``) or PyTorch's fused kernel (``builtin``).
 ATTENTION_KINDS = ("scratch", "builtin")
-#: The weight initialisations: GPT-2's N(0, 0.02) everywhere (``normal``) or PyTorch's defaults (``pytorch``).
+#: The weight initialisations: N(0, 0.02) everywhere, GPT-2's base scale (``normal``), or PyTorch's defaults
+#: (``pytorch``). See :class:`GPT`.
 INIT_KINDS = ("normal", "pytorch")
 
 
@@ -194,7 +195,8 @@ class GPTConfig:
     """Sizes of a small GPT. The defaults train in well under a minute on a laptop CPU.
 
     ``tie_weights=True`` makes the output layer share the token embedding's matrix (chapter 5). ``init`` chooses
-    the initial weights (see :class:`GPT`): ``"normal"`` (GPT-2's recipe, the default) or ``"pytorch"``.
+    the initial weights (see :class:`GPT`): ``"normal"`` (N(0, 0.02), GPT-2's scale without its scaled residual
+    projections; the default) or ``"pytorch"``.
     """
 
     vocab_size: int
@@ -231,8 +233,12 @@ class GPT(nn.Module):
 
     Initialisation (``config.init``; chapter 6 compares the two):
 
-    - ``"normal"`` (the default, GPT-2's recipe): every ``nn.Linear`` and ``nn.Embedding`` weight is drawn from
-      N(0, 0.02) and every bias is zero; LayerNorm starts at weight 1, bias 0.
+    - ``"normal"`` (the default): every ``nn.Linear`` and ``nn.Embedding`` weight is drawn from N(0, 0.02) and
+      every bias is zero; LayerNorm starts at weight 1, bias 0. This is GPT-2's base initialisation but not all of
+      it: GPT-2 also scales the weights of the layers that write into the residual stream (each block's attention
+      output and second feed-forward layer) by 1/sqrt(N), with N the number of residual layers (two per block),
+      so that the residual stream's variance does not grow with depth (Radford et al. 2019). This model does
+      not scale them.
     - ``"pytorch"``: every layer keeps PyTorch's own default initialisation: ``nn.Embedding`` N(0, 1),
       ``nn.Linear`` weights and biases uniform in +-1/sqrt(fan_in), LayerNorm weight 1 and bias 0. Chapter 6
       uses it with ``tie_weights=False``. With ``tie_weights=True`` the output matrix *is* the N(0, 1)
@@ -240,6 +246,9 @@ class GPT(nn.Module):
       the combination is allowed, to show exactly that, but not recommended.
 
     Both draw from PyTorch's global random generator; seed it (``llmbook.set_seed``) for reproducible weights.
+
+    The model is causal (:attr:`is_causal`): position t sees positions 0..t only, so it can be trained on
+    next-token prediction and generate text. Its subclass :class:`llmbook.architectures.MaskedLM` is not.
     """
 
     def __init__(self, config: GPTConfig):
@@ -265,6 +274,11 @@ class GPT(nn.Module):
             self.lm_head.weight = self.token_embedding.weight  # one matrix for input and output
         if c.init == "normal":  # "pytorch" keeps the layers' own initialisation
             self.apply(self._init_weights)
+
+    @property
+    def is_causal(self) -> bool:
+        """True if every position sees only itself and earlier positions (every block's attention is causal)."""
+        return all(block.attn.causal for block in self.blocks)
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:

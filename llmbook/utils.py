@@ -1,16 +1,28 @@
-"""Reproducibility and argument-checking helpers used by every chapter."""
+"""Helpers every chapter uses: seeds and the thread policy, argument checks, a model's mode and fingerprint.
+
+- :func:`setup` and :func:`set_seed` (chapter 1, and the first cell of every chapter): reproducible runs.
+- :func:`count_parameters` (chapter 1) and :func:`weights_fingerprint` (chapter 6, again in chapter 10): what a
+  model holds, counted and hashed.
+- :func:`eval_mode` and :func:`train_mode`: run code with models in evaluation (or training) mode and put each
+  model back in the mode it was in, even when the code raises.
+- ``check_*``: argument checks with clear messages, used by every module; :func:`read_csv_table` and
+  :func:`parse_count` read the data tables of chapters 2 and 3.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import platform
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-__all__ = ["DEFAULT_THREADS", "set_seed", "setup", "count_parameters", "check_int", "check_positive",
-           "check_probability", "check_shape", "check_token_ids", "check_token_batch", "read_csv_table", "parse_count"]
+__all__ = ["DEFAULT_THREADS", "set_seed", "setup", "count_parameters", "weights_fingerprint", "eval_mode",
+           "train_mode", "check_int", "check_positive", "check_probability", "check_shape", "check_token_ids",
+           "check_token_batch", "check_causal", "read_csv_table", "parse_count"]
 
 #: The book's thread policy: one CPU thread for PyTorch and for NumPy's BLAS, everywhere. The models in the
 #: book are small, so a second thread saves little when the machine is idle, and when another process keeps one
@@ -75,6 +87,59 @@ def count_parameters(model, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
+def weights_fingerprint(model) -> str:
+    """A short fingerprint of all of a model's weights: the first 16 hex digits of a SHA-256 of their bytes.
+
+    Every tensor of ``model.state_dict()`` (parameters and persistent buffers), in order, is hashed as its raw
+    bytes. Any change to any weight changes the fingerprint; running the model (generation) does not. Chapter 6
+    introduces it to show that a prompt changes no weight; chapter 10 uses it to tell training apart from
+    chatting. Raises TypeError for anything that is not a ``torch.nn.Module``.
+    """
+    if not hasattr(model, "state_dict"):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    digest = hashlib.sha256()
+    for tensor in model.state_dict().values():
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def _models_in_mode(models: tuple, training: bool, what: str) -> Iterator[None]:
+    for model in models:
+        if not (hasattr(model, "training") and callable(getattr(model, "train", None))):
+            raise TypeError(f"{what} takes torch.nn.Module objects, got {type(model).__name__}")
+    previous = [model.training for model in models]
+    try:
+        for model in models:
+            model.train(training)
+        yield
+    finally:
+        for model, was_training in zip(models, previous, strict=True):
+            model.train(was_training)
+
+
+def eval_mode(*models):
+    """A context manager: the ``models`` are in evaluation mode inside the ``with`` block, as they were after it.
+
+    ``with eval_mode(model): ...`` calls ``model.eval()`` on entry and, on exit, ``model.train(was_training)``
+    with the mode the model had before, also when the block raises (the restoring is in a ``finally``). As with
+    ``model.train(flag)``, the model's own flag is restored on the model and all its submodules. Several models
+    can be given at once, and blocks nest: each exit restores what its own entry found. Evaluation mode turns
+    dropout off; it does not turn off gradients (use ``torch.no_grad()`` for that). Raises TypeError for an
+    argument that is not a ``torch.nn.Module``.
+    """
+    return _models_in_mode(models, False, "eval_mode")
+
+
+def train_mode(*models):
+    """A context manager like :func:`eval_mode`, with the ``models`` in *training* mode inside the block.
+
+    Used by the training loops (:func:`llmbook.training.optimise` and the functions built on it), which leave a
+    model in the mode it was in before the call.
+    """
+    return _models_in_mode(models, True, "train_mode")
+
+
 def check_int(name: str, value, minimum: int | None = None) -> int:
     """Raise a clear error unless ``value`` is an int (not a bool) of at least ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
@@ -125,7 +190,7 @@ def check_token_ids(name: str, ids, min_length: int = 1):
 
     Raises TypeError if ``ids`` cannot be read as integers (floats and booleans are refused) and ValueError if
     it is not one-dimensional or holds fewer than ``min_length`` ids. Used by the training and decoding code
-    of chapter 6.
+    of chapter 6 and by the KV cache and the memorisation test of chapter 11.
     """
     import torch
 
@@ -142,7 +207,8 @@ def check_token_ids(name: str, ids, min_length: int = 1):
     if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
         raise TypeError(f"{name} must hold integer token ids, got dtype {ids.dtype}")
     if len(ids) < min_length:
-        raise ValueError(f"{name} must hold at least {min_length} token id(s), got {len(ids)}")
+        raise ValueError(f"{name} must hold at least {min_length} token id{'' if min_length == 1 else 's'}, "
+                         f"got {len(ids)}")
     return ids.long()
 
 
@@ -172,6 +238,20 @@ def check_token_batch(name: str, ids, vocab_size: int | None = None, max_length:
         raise ValueError(f"token ids must lie in [0, {vocab_size}), got values from {int(ids.min())} to "
                          f"{int(ids.max())} in {name}")
     return ids
+
+
+def check_causal(model, what: str) -> None:
+    """Raise ValueError if ``model`` is not causal, naming ``what`` (the function that needs a causal model).
+
+    Next-token prediction (training on shifted targets, measuring a next-token loss, generation, the KV cache)
+    needs a model in which position t sees only positions 0..t. A model that reports ``is_causal`` False, such as
+    :class:`llmbook.architectures.MaskedLM` (an encoder, whose every position sees the whole input), would see
+    the very token it should predict, or predict the wrong position. Models without ``is_causal`` pass
+    (:attr:`llmbook.transformer.GPT.is_causal` is True when every block's attention is causal).
+    """
+    if not getattr(model, "is_causal", True):
+        raise ValueError(f"{what} needs a causal language model (a decoder that predicts the next token); "
+                         f"{type(model).__name__} attends in both directions, so it cannot be used here")
 
 
 def read_csv_table(path, columns: Sequence[str], optional: Sequence[str] = (), what: str = "table") -> list:

@@ -1,10 +1,9 @@
+import re
+
 import pytest
 import torch
 
 from llmbook.architectures import (
-    BERT_SIZES,
-    GPT2_SIZES,
-    IGNORE_INDEX,
     CrossAttention,
     DecoderBlock,
     EncoderDecoder,
@@ -12,12 +11,11 @@ from llmbook.architectures import (
     MaskedLM,
     MixtureOfExperts,
     attention_mask,
-    bert_params,
-    gpt2_params,
     mask_tokens,
     moe_params,
-    train_on_batches,
 )
+from llmbook.params import BERT_SIZES, GPT2_SIZES, bert_params, gpt2_params
+from llmbook.training import IGNORE_INDEX, train_on_batches
 from llmbook.transformer import GPT, FeedForward, GPTConfig, scaled_dot_product_attention
 from llmbook.utils import count_parameters
 
@@ -38,10 +36,14 @@ def test_masks_of_the_three_kinds():
     assert cross.shape == (4, 6) and cross.all()
 
 
-@pytest.mark.parametrize("args, error", [(("sideways", 3), ValueError), (("causal", 3, 4), ValueError),
-                                         (("causal", 0), ValueError), (("cross", 2.5), TypeError)])
-def test_attention_mask_rejects_bad_input(args, error):
-    with pytest.raises(error):
+@pytest.mark.parametrize("args, error, message", [
+    (("sideways", 3), ValueError, "kind must be 'bidirectional', 'causal' or 'cross', got 'sideways'"),
+    (("causal", 3, 4), ValueError, "a causal mask is square, got n_queries=3 and n_keys=4"),
+    (("causal", 0), ValueError, "n_queries must be >= 1, got 0"),
+    (("cross", 2.5), TypeError, "n_queries must be an integer, got float 2.5"),
+])
+def test_attention_mask_rejects_bad_input(args, error, message):
+    with pytest.raises(error, match=re.escape(message)):
         attention_mask(*args)
 
 
@@ -114,19 +116,19 @@ def test_mask_tokens_edge_rates_and_determinism():
     assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
 
 
-@pytest.mark.parametrize("kwargs, error", [
-    ({"token_ids": [1, 2, 3]}, TypeError),
-    ({"token_ids": torch.ones(3)}, TypeError),
-    ({"mask_id": 6}, ValueError),
-    ({"mask_id": -1}, ValueError),
-    ({"rate": 1.5}, ValueError),
-    ({"vocab_size": 1}, ValueError),
-    ({"token_ids": torch.tensor([[0, 9]])}, ValueError),
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"token_ids": [1, 2, 3]}, TypeError, "token_ids must be a tensor of integer token ids, got list"),
+    ({"token_ids": torch.ones(3)}, TypeError, "token_ids must be a tensor of integer token ids, got Tensor of dtype"),
+    ({"mask_id": 6}, ValueError, "mask_id must be one of the vocab_size=6 ids, got 6"),
+    ({"mask_id": -1}, ValueError, "mask_id must be >= 0, got -1"),
+    ({"rate": 1.5}, ValueError, "rate must be in [0, 1], got 1.5"),
+    ({"vocab_size": 1}, ValueError, "vocab_size must be >= 2, got 1"),
+    ({"token_ids": torch.tensor([[0, 9]])}, ValueError, "token ids must lie in [0, 6), got values from 0 to 9"),
 ])
-def test_mask_tokens_rejects_bad_input(kwargs, error):
+def test_mask_tokens_rejects_bad_input(kwargs, error, message):
     arguments = {"token_ids": torch.tensor([[0, 1, 2]]), "mask_id": 5, "vocab_size": 6, "rate": 0.15}
     arguments.update(kwargs)
-    with pytest.raises(error):
+    with pytest.raises(error, match=re.escape(message)):
         mask_tokens(**arguments)
 
 
@@ -158,21 +160,21 @@ def test_cross_attention_reads_every_source_position():
     assert not torch.allclose(cross(x, memory)[0, 0], cross(x, changed)[0, 0])
 
 
-@pytest.mark.parametrize("x, memory", [
-    (torch.randn(1, 3, 6), torch.randn(1, 5, 8)),
-    (torch.randn(1, 3, 8), torch.randn(1, 5, 6)),
-    (torch.randn(3, 8), torch.randn(1, 5, 8)),
-    (torch.randn(2, 3, 8), torch.randn(1, 5, 8)),
+@pytest.mark.parametrize("x, memory, message", [
+    (torch.randn(1, 3, 6), torch.randn(1, 5, 8), "x must have shape (batch, time, 8), got (1, 3, 6)"),
+    (torch.randn(1, 3, 8), torch.randn(1, 5, 6), "memory must have shape (batch, time, 8), got (1, 5, 6)"),
+    (torch.randn(3, 8), torch.randn(1, 5, 8), "x must have shape (batch, time, 8), got (3, 8)"),
+    (torch.randn(2, 3, 8), torch.randn(1, 5, 8), "x and memory must have the same batch size, got 2 and 1"),
 ])
-def test_cross_attention_rejects_bad_shapes(x, memory):
-    with pytest.raises(ValueError):
+def test_cross_attention_rejects_bad_shapes(x, memory, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
         CrossAttention(8, 2)(x, memory)
 
 
 def test_cross_attention_rejects_bad_sizes():
     with pytest.raises(ValueError, match="divide"):
         CrossAttention(10, 3)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="d_model must be an integer, got float 8.0"):
         CrossAttention(8.0, 2)
 
 
@@ -232,29 +234,42 @@ def test_encoder_decoder_learns_to_copy():
     assert accuracy >= 0.8
 
 
-@pytest.mark.parametrize("call, error", [
-    (lambda m: m(torch.randint(12, (2, 7)), torch.randint(12, (2, 3))), ValueError),  # source too long
-    (lambda m: m(torch.randint(12, (2, 4)), torch.randint(12, (2, 8))), ValueError),  # target too long
-    (lambda m: m(torch.randint(12, (2, 4)), torch.randint(12, (3, 3))), ValueError),  # batch sizes differ
-    (lambda m: m(torch.randint(12, (2, 4)).float(), torch.randint(12, (2, 3))), TypeError),
-    (lambda m: m(torch.randint(12, (4,)), torch.randint(12, (2, 3))), ValueError),
-    (lambda m: m(torch.full((1, 4), 12), torch.randint(12, (1, 3))), ValueError),  # id out of range
-    (lambda m: m(torch.randint(12, (2, 4)), torch.randint(12, (2, 3)), torch.zeros(2, 4).long()), ValueError),
-    (lambda m: m.greedy_generate(torch.randint(12, (1, 4)), bos_id=12, eos_id=0), ValueError),
-    (lambda m: m.greedy_generate(torch.randint(12, (1, 4)), 0, 1, max_new_tokens=7), ValueError),
+@pytest.mark.parametrize("call, error, message", [
+    (lambda m: m(torch.randint(12, (2, 7)), torch.randint(12, (2, 3))), ValueError,
+     "source_ids has length 7, which exceeds the context size 6"),
+    (lambda m: m(torch.randint(12, (2, 4)), torch.randint(12, (2, 8))), ValueError,
+     "target_ids has length 8, which exceeds the context size 7"),
+    (lambda m: m(torch.randint(12, (2, 4)), torch.randint(12, (3, 3))), ValueError,
+     "source_ids and target_ids must have the same batch size, got 2 and 3"),
+    (lambda m: m(torch.randint(12, (2, 4)).float(), torch.randint(12, (2, 3))), TypeError,
+     "source_ids must hold integers (token ids), got dtype torch.float32"),
+    (lambda m: m(torch.randint(12, (4,)), torch.randint(12, (2, 3))), ValueError,
+     "source_ids must be a (batch, time) tensor of token ids, got shape (4,)"),
+    (lambda m: m(torch.full((1, 4), 12), torch.randint(12, (1, 3))), ValueError,
+     "token ids must lie in [0, 12), got values from 12 to 12 in source_ids"),
+    (lambda m: m(torch.randint(12, (2, 4)), torch.randint(12, (2, 3)), torch.zeros(2, 4).long()), ValueError,
+     "targets must have the shape of target_ids (2, 3), got (2, 4)"),
+    (lambda m: m.greedy_generate(torch.randint(12, (1, 4)), bos_id=12, eos_id=0), ValueError,
+     "bos_id must be below vocab_size=12, got 12"),
+    (lambda m: m.greedy_generate(torch.randint(12, (1, 4)), 0, 1, max_new_tokens=7), ValueError,
+     "max_new_tokens must be at most n_ctx_target - 1 = 6, got 7"),
 ])
-def test_encoder_decoder_rejects_bad_input(call, error):
+def test_encoder_decoder_rejects_bad_input(call, error, message):
     model = EncoderDecoder(seq2seq_config())
-    with pytest.raises(error):
+    with pytest.raises(error, match=re.escape(message)):
         call(model)
 
 
-@pytest.mark.parametrize("changes, error", [({"d_model": 15}, ValueError), ({"vocab_size": 0}, ValueError),
-                                            ({"n_decoder_layers": -1}, ValueError), ({"d_ff": 0}, ValueError)])
-def test_encoder_decoder_config_rejects_bad_sizes(changes, error):
-    with pytest.raises(error):
+@pytest.mark.parametrize("changes, error, message", [
+    ({"d_model": 15}, ValueError, "n_heads must divide d_model, got d_model=15 and n_heads=2"),
+    ({"vocab_size": 0}, ValueError, "vocab_size must be >= 1, got 0"),
+    ({"n_decoder_layers": -1}, ValueError, "n_decoder_layers must be >= 0, got -1"),
+    ({"d_ff": 0}, ValueError, "d_ff must be >= 1, got 0"),
+])
+def test_encoder_decoder_config_rejects_bad_sizes(changes, error, message):
+    with pytest.raises(error, match=re.escape(message)):
         seq2seq_config(**changes)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="config must be an EncoderDecoderConfig, got GPTConfig"):
         EncoderDecoder(small_config())
 
 
@@ -274,13 +289,17 @@ def test_train_on_batches_reports_and_lowers_the_loss(capsys):
     assert model.training  # the mode it was in before the call
 
 
-@pytest.mark.parametrize("kwargs, error", [({"model": "gpt"}, TypeError), ({"next_batch": 3}, TypeError),
-                                           ({"steps": 0}, ValueError), ({"lr": -1.0}, ValueError),
-                                           ({"report_every": 0}, ValueError)])
-def test_train_on_batches_rejects_bad_input(kwargs, error):
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"model": "gpt"}, TypeError, "model must be a torch.nn.Module, got str"),
+    ({"next_batch": 3}, TypeError, "next_batch must be a function that returns a tuple of model inputs"),
+    ({"steps": 0}, ValueError, "steps must be >= 1, got 0"),
+    ({"lr": -1.0}, ValueError, "lr must be a finite number > 0, got -1.0"),
+    ({"report_every": 0}, ValueError, "report_every must be >= 1, got 0"),
+])
+def test_train_on_batches_rejects_bad_input(kwargs, error, message):
     arguments = {"model": GPT(small_config()), "next_batch": lambda: None, "steps": 1, "lr": 1e-3}
     arguments.update(kwargs)
-    with pytest.raises(error):
+    with pytest.raises(error, match=re.escape(message)):
         train_on_batches(**arguments)
 
 
@@ -364,12 +383,16 @@ def test_moe_parameter_formula():
     assert counts["active"] == counts["router"] + 2 * counts["expert"]
 
 
-@pytest.mark.parametrize("args, error", [((8, 2, 3), ValueError), ((8, 0), ValueError), ((8, 2, 0), ValueError),
-                                         ((8.0, 2), TypeError)])
-def test_moe_rejects_bad_sizes(args, error):
-    with pytest.raises(error):
+@pytest.mark.parametrize("args, error, message", [
+    ((8, 2, 3), ValueError, "top_k must be at most n_experts=2, got 3"),
+    ((8, 0), ValueError, "n_experts must be >= 1, got 0"),
+    ((8, 2, 0), ValueError, "top_k must be >= 1, got 0"),
+    ((8.0, 2), TypeError, "d_model must be an integer, got float 8.0"),
+])
+def test_moe_rejects_bad_sizes(args, error, message):
+    with pytest.raises(error, match=re.escape(message)):
         MixtureOfExperts(*args)
-    with pytest.raises(error):
+    with pytest.raises(error, match=re.escape(message)):
         moe_params(*args)
 
 
@@ -398,7 +421,7 @@ def test_formulas_match_small_pytorch_models():
 
 
 def test_size_formulas_reject_bad_input():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="n_layers must be >= 0, got -1"):
         gpt2_params(-1, 768)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="d_model must be an integer, got float 768.0"):
         bert_params(12, 768.0)

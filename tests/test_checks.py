@@ -67,7 +67,7 @@ def test_every_coding_exercise_has_a_check():
 # -- chapter 1 ------------------------------------------------------------------------------------------------
 
 def test_bert_large():
-    from llmbook.architectures import bert_params
+    from llmbook.params import bert_params
 
     d, L = 1024, 24
     by_hand = bert_params(L, d)  # the right count, the base of the wrong ones
@@ -222,8 +222,9 @@ def date_model():
     """The chapter's date task (its date_batch and written) with a small untrained model whose cross-attention is
     sharpened, so that the maps are peaked like a trained model's and the heads disagree (no training: fast)."""
     from llmbook import set_seed
-    from llmbook.architectures import IGNORE_INDEX, EncoderDecoder, EncoderDecoderConfig
+    from llmbook.architectures import EncoderDecoder, EncoderDecoderConfig
     from llmbook.tokenizers import CharTokenizer
+    from llmbook.training import IGNORE_INDEX
 
     def written(d):
         return f"{d.day} {MONTHS[d.month - 1]} {d.year}"
@@ -410,7 +411,7 @@ def test_clip():
 # -- chapter 11 -----------------------------------------------------------------------------------------------
 
 def test_groups():
-    from llmbook.inference import dequantise, quantise_per_channel
+    from llmbook.quantisation import dequantise, quantise_per_channel
 
     def quantise_groups(weight, bits, group):  # a right answer, group by group (the check reshapes instead)
         out = torch.empty_like(weight)

@@ -200,7 +200,19 @@ def test_ppmi_svd_groups_planted_words():
         emb.ppmi_svd_vectors(sentences, vocab, dim=len(vocab))
 
 
-def test_shipped_data_loads():
-    assert len(emb.load_wordsim353()) > 300
-    assert any(q[1:] == ("athens", "greece", "baghdad", "iraq") for q in emb.load_analogies())
-    assert emb.text8_excerpt_sentences(chunk_length=100_000)[0][0] == "anarch"
+def test_vocab_from_gensim_lines_up_with_the_gensim_vectors():
+    from collections import Counter
+
+    from gensim.models import Word2Vec
+
+    sentences = emb.planted_corpus(300, seed=0)
+    wv = Word2Vec(sentences, vector_size=8, window=2, min_count=1, workers=1, seed=0, epochs=1).wv
+    vocab = emb.vocab_from_gensim(wv)
+    assert len(vocab) == len(wv.index_to_key)
+    assert all(vocab.id(word) == wv.key_to_index[word] for word in wv.index_to_key)  # row i of wv.vectors
+    assert dict(zip(vocab.words, vocab.counts.tolist(), strict=True)) == Counter(w for s in sentences for w in s)
+    # the book's probes on gensim's vectors agree with gensim's own
+    ours = emb.nearest_neighbours(wv.vectors, vocab, "cat", k=4)
+    theirs = wv.most_similar("cat", topn=4)
+    assert [w for w, _ in ours] == [w for w, _ in theirs]
+    assert [s for _, s in ours] == pytest.approx([s for _, s in theirs], abs=1e-5)

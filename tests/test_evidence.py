@@ -14,7 +14,8 @@ def test_check_claim_prints_a_holding_claim_and_returns_the_line(capsys):
 def test_check_claim_fails_with_the_claim_and_its_evidence():
     with pytest.raises(ClaimError, match=r"two is more than three.*Evidence: 2 vs 3"):
         check_claim("two is more than three", 2 > 3, evidence="2 vs 3")
-    with pytest.raises(AssertionError):  # a ClaimError is an AssertionError, so pytest and nbval report it as one
+    # a ClaimError is an AssertionError, so pytest and nbval report it as one
+    with pytest.raises(AssertionError, match="The book claims: 'false', but on this run it does not hold"):
         check_claim("false", False)
 
 

@@ -200,7 +200,7 @@ def test_the_call_and_its_comment_are_built_from_the_record():
     assert Exercise(label="ex-03-demo", answer="f", check=_check, wrong="f = 1").call(comment=True) == \
         'check("ex-03-demo", f)'  # no signature, no comment
     assert record.chapter == 3 and repr(record) == "Exercise('ex-03-demo', answer='f')"
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="does not support item assignment"):
         record.needs["k"] = "other"  # a record is read-only
 
 

@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from llmbook.finetune import (
-    IGNORE_INDEX,
     SurprisalClassifier,
     accuracy,
     add_typos,
@@ -21,6 +20,7 @@ from llmbook.finetune import (
     train_classifier,
 )
 from llmbook.tokenizers import CharTokenizer
+from llmbook.training import IGNORE_INDEX
 from llmbook.transformer import GPT, GPTConfig
 
 TEXT = ("The minister said the government would announce further measures next week after talks with "
@@ -57,7 +57,7 @@ def test_typo_task_is_balanced_deterministic_and_checked():
     assert make_typo_task(TEXT, 200, n_chars=40, seed=3)[0] == texts
     with pytest.raises(ValueError, match="at least"):
         make_typo_task("short text", 5)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="text must be a string, got int"):
         make_typo_task(123, 5)
 
 
@@ -75,7 +75,7 @@ def test_surprisals_and_classifier_shapes(tokenizer):
         encode_batch(tokenizer, ["abc", "ab"])
     with pytest.raises(ValueError, match="k \\+ 1"):
         SurprisalClassifier(gpt, k=30)(ids)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="gpt must be an llmbook.transformer.GPT, got Linear"):
         SurprisalClassifier(torch.nn.Linear(2, 2))
 
 
@@ -92,14 +92,47 @@ def test_train_classifier_learns_a_separable_toy_task():
         train_classifier(model, inputs, labels[:3], steps=1, lr=0.1)
 
 
-def test_in_context_classify_returns_one_class_per_query(tokenizer):
-    gpt = tiny_gpt(tokenizer.vocab_size)
-    preds = in_context_classify(gpt, tokenizer, [("the", 0), ("teh", 1)], ["the", "wuold"], ["A", "B"])
-    assert preds.shape == (2,) and set(preds.tolist()) <= {0, 1}
+class _SuffixCopier(torch.nn.Module):
+    """A stand-in language model that copies: at every position it predicts the token that followed the longest
+    earlier match of the text ending there (an induction head taken to its limit). Given the few-shot prompt
+    "the - A\nteh - B\nteh - " it predicts "B", the label the same text got in the examples."""
+
+    def __init__(self, vocab_size, n_ctx=200):
+        super().__init__()
+        self.vocab_size, self.config = vocab_size, GPTConfig(vocab_size=vocab_size, n_ctx=n_ctx)
+
+    def forward(self, ids):
+        seq = ids[0].tolist()
+        logits = torch.zeros(1, len(seq), self.vocab_size)
+        for t in range(len(seq)):
+            best, follow = 0, None
+            for s in range(t):  # earlier ends s; the match length is how far the texts agree going back
+                n = 0
+                while n <= s and seq[s - n] == seq[t - n]:
+                    n += 1
+                if n > best:
+                    best, follow = n, seq[s + 1]
+            if follow is not None:
+                logits[0, t, follow] = 10.0
+        return logits, None
+
+
+def test_in_context_classify_copies_the_labels_of_the_examples(tokenizer):
+    # A model that copies the label the same text got in the examples classifies every repeated example
+    # correctly. Swapped label words, a lost example, a query formatted unlike the examples or an argmin
+    # in place of the argmax would each give a wrong class here.
+    copier = _SuffixCopier(tokenizer.vocab_size)
+    shots = [("the", 0), ("teh", 1), ("would", 0), ("wuold", 1), ("said", 1), ("siad", 0)]
+    queries = ["wuold", "the", "siad", "teh", "said", "would"]
+    expected = [1, 0, 0, 1, 1, 0]
+    assert in_context_classify(copier, tokenizer, shots, queries, ["A", "B"]).tolist() == expected
+    assert in_context_classify(copier, tokenizer, shots, queries, ["B", "A"]).tolist() == expected  # names only
+    flipped = [(text, 1 - label) for text, label in shots]
+    assert in_context_classify(copier, tokenizer, flipped, queries, ["A", "B"]).tolist() == [1 - y for y in expected]
     with pytest.raises(ValueError, match="two classes"):
-        in_context_classify(gpt, tokenizer, [], ["x"], ["A"])
+        in_context_classify(copier, tokenizer, [], ["x"], ["A"])
     with pytest.raises(ValueError, match="list of strings"):
-        in_context_scores(gpt, tokenizer, [], "the", ["A", "B"])
+        in_context_scores(copier, tokenizer, [], "the", ["A", "B"])
 
 
 def test_in_context_scores_are_the_label_words_log_probabilities(tokenizer):

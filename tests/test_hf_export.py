@@ -2,9 +2,10 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel, GPT2LMHeadModel
 
-from llmbook.architectures import BERT_SIZES, GPT2_SIZES, MaskedLM, bert_params, gpt2_params
+from llmbook.architectures import MaskedLM
 from llmbook.generation import greedy_decode
 from llmbook.hf_export import bert_config, gpt2_config, gpt2_config_for, hf_parameter_count, to_gpt2
+from llmbook.params import BERT_SIZES, GPT2_SIZES, bert_params, gpt2_params
 from llmbook.transformer import GPT, GPTConfig
 
 
@@ -79,7 +80,7 @@ def test_special_token_ids_are_checked_and_set():
     assert gpt2_config_for(model).bos_token_id is None
     with pytest.raises(ValueError, match="bos_token_id"):
         gpt2_config_for(model, bos_token_id=23)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="eos_token_id must be >= 0, got -1"):
         gpt2_config_for(model, eos_token_id=-1)
 
 

@@ -57,13 +57,17 @@ def test_parse_date_and_decimal_year():
     assert decimal_year("2020") == 2020.5
     assert decimal_year("2020-05") == pytest.approx(2020 + 4.5 / 12)
     assert 2022.9 < decimal_year("2022-11-30") < 2023.0
-    for bad in ("22-11-30", "2022/11/30", "2022-13", "2023-02-29", ""):
-        with pytest.raises(ValueError):
+    for bad, message in (("22-11-30", "date must look like YYYY, YYYY-MM or YYYY-MM-DD, got '22-11-30'"),
+                         ("2022/11/30", "date must look like YYYY, YYYY-MM or YYYY-MM-DD"),
+                         ("2022-13", "month out of range in '2022-13'"),
+                         ("2023-02-29", "day out of range in '2023-02-29'"),
+                         ("", "date must look like YYYY, YYYY-MM or YYYY-MM-DD, got ''")):
+        with pytest.raises(ValueError, match=message):
             parse_date(bad)
 
 
 def test_load_timeline_rejects_bad_files(tmp_path):
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="timeline not found: .*nope.csv"):
         load_timeline(tmp_path / "nope.csv")
     header = ",".join(COLUMNS)
     cases = {

@@ -317,7 +317,7 @@ def test_set_install_line_refuses_branches_and_notebooks_it_cannot_read(tmp_path
 HASH_PROBE = """
 import json
 from llmbook.data import lee_news_text
-from llmbook.rlhf import hidden_score
+from llmbook.review_world import hidden_score
 from llmbook.tokenizers import BPETokenizer, CharTokenizer
 
 text = lee_news_text()[:6000]

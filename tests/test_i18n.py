@@ -207,7 +207,8 @@ def test_generated_blocks_are_left_out_of_the_catalogue_and_rendered_in_chinese(
     (root / "book").mkdir(parents=True)
     (root / "book" / "guide.md").write_text(
         "# Guide\n\nEvery chapter has a table.\n\n% BEGIN generated: notebook-timings (do not edit)\n"
-        "Measured on a\nfast machine.\n\n| # | idle (s) |\n|---|---|\n| 1 | 12.5 |\n% END generated: notebook-timings\n")
+        "Measured on a\nfast machine.\n\n| # | idle (s) |\n|---|---|\n| 1 | 12.5 |\n"
+        "% END generated: notebook-timings\n")
     write_pot(pot_dir, "book/guide", ["Guide", "Every chapter has a table.", "Measured on a fast machine.", "#",
                                       "idle (s)", "12.5"])
     report = i18n.update(pot_dir, locales, root)

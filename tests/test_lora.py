@@ -154,7 +154,7 @@ def test_bad_input():
 
 def test_a_failed_call_leaves_the_model_unchanged():
     model = small_gpt()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"rank must be at most min\(d_in, d_out\) = 16 for a 16 -> 48 layer, got 20"):
         add_lora(model, ["qkv", "down"], rank=20)  # qkv allows 16, down allows 16: nothing may be wrapped
     assert not lora_layers(model) and all(p.requires_grad for p in model.parameters())
 

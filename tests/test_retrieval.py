@@ -87,3 +87,37 @@ def test_retriever_bad_input():
         retriever.noisy_search("apple", 1.5, np.random.default_rng(0))
     with pytest.raises(TypeError, match="Generator"):
         retriever.noisy_search("apple", 0.5, 0)
+
+
+def test_scores_are_the_tf_idf_cosines_computed_by_hand():
+    # idf(t) = ln((1 + n) / (1 + df(t))) + 1 (smoothed), rows scaled to length 1, score = dot product
+    retriever = TfidfRetriever(["red apple", "green apple", "red red pear"])
+    idf = {"apple": np.log(4 / 3) + 1, "green": np.log(4 / 2) + 1, "pear": np.log(4 / 2) + 1,
+           "red": np.log(4 / 3) + 1}
+
+    def unit(counts):
+        vector = np.array([counts.get(t, 0) * idf[t] for t in sorted(idf)])
+        return vector / np.linalg.norm(vector)
+
+    documents = [unit({"red": 1, "apple": 1}), unit({"green": 1, "apple": 1}), unit({"red": 2, "pear": 1})]
+    query = unit({"red": 1, "pear": 1})
+    np.testing.assert_allclose(retriever.scores("red pear"), [d @ query for d in documents], atol=1e-12)
+    assert retriever.search("red pear", k=3) == [2, 0, 1]
+
+
+def test_a_rare_word_outweighs_a_common_one():
+    # "apple" is in every document, "pear" in one. By word counts alone (no IDF) the one-word document "apple"
+    # would be the closest to "apple pear" (cosine 0.71 against 0.63); weighting by rarity ranks the long
+    # document that holds "pear" first (0.62 against 0.43).
+    retriever = TfidfRetriever(["apple", "apple pear pie cake tart", "apple pie", "apple cake", "apple tart"])
+    assert retriever.search("apple pear", k=2) == [1, 0]
+    assert retriever.search("apple")[0] == 0  # with only the common word, the document of that word alone wins
+
+
+def test_lowercase_false_matches_case_and_k_beyond_the_documents():
+    people = make_people(5, seed=1)
+    exact = TfidfRetriever([p.sentence() for p in people], lowercase=False)
+    name = people[3].name
+    assert exact.search(name)[0] == 3
+    assert np.all(exact.scores(name.upper()) == 0)  # other case, other words
+    assert sorted(exact.search(name, k=50)) == [0, 1, 2, 3, 4]  # k larger than the collection: all of it

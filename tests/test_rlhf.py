@@ -6,41 +6,46 @@ import random
 import pytest
 import torch
 
-from llmbook.rlhf import (
+from llmbook.review_world import (
     END,
     NEGATIVE,
     POSITIVE,
     TOPICS,
     Labeller,
-    WordTokenizer,
-    bradley_terry_loss,
-    bradley_terry_probability,
     demonstration,
     demonstrations,
-    dpo_loss,
-    dpo_statistics,
     encode_examples,
     hidden_score,
     is_review,
+    prompt_text,
+    world_tokenizer,
+)
+from llmbook.rlhf import (
+    bradley_terry_loss,
+    bradley_terry_probability,
+    dpo_loss,
+    dpo_statistics,
+    evaluate_policy,
     kl_penalised_returns,
     kl_per_token,
     optimise_policy,
+    pairwise_accuracy,
     ppo_clipped_loss,
     preference_pairs,
-    prompt_text,
     response_logits,
     response_mask,
     reward_model_from,
     sample_responses,
     sequence_rewards,
     sft_loss,
+    supervised_fine_tune,
     token_log_probs,
     train_dpo,
     train_reward_model,
-    weights_fingerprint,
-    world_tokenizer,
 )
+from llmbook.tokenizers import WordTokenizer
 from llmbook.transformer import GPT, GPTConfig
+from llmbook.utils import weights_fingerprint
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +72,7 @@ def test_word_tokenizer_round_trip_and_errors():
         tok.decode([3])
     with pytest.raises(ValueError, match="repeated"):
         WordTokenizer(["a", "a"])
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="text must be a string of space-separated words, got list"):
         tok.encode(["a"])
 
 
@@ -99,7 +104,7 @@ def test_prompt_text_and_bad_input():
         prompt_text("car")
     with pytest.raises(ValueError, match="tone"):
         prompt_text("film", "kind")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="n must be >= 1, got 0"):
         demonstrations(0)
 
 
@@ -114,7 +119,7 @@ def test_is_review_accepts_two_clauses_only():
     assert not is_review("the plot was great and the cast was superb and the music was fine .")  # three
     assert not is_review("the plot was tasty and the cast was dull .")  # not an adjective of the world
     assert is_review("the plot was tasty and the cast was dull .", values={"tasty": 1.0, "dull": -1.0})
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="response must be a string or a list of words, got int"):
         is_review(3)
 
 
@@ -135,11 +140,11 @@ def test_hidden_score_by_hand():
     flipped = {w: -v for w, v in {**POSITIVE, **NEGATIVE}.items()}
     assert hidden_score("the plot was superb and the cast was awful .", values=flipped) == pytest.approx(0.0)
     assert hidden_score("the plot was awful and the cast was dull .", values=flipped) == pytest.approx(3.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="repetition_penalty must be a finite number >= 0, got -1"):
         hidden_score("the plot was great .", repetition_penalty=-1)
     with pytest.raises(ValueError, match="unhelpful"):
         hidden_score("the plot was great .", unhelpful=float("nan"))
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="response must be a string or a list of words, got int"):
         hidden_score(3)
     with pytest.raises(TypeError, match="values"):
         hidden_score("the plot was great .", values=[1.0])
@@ -156,9 +161,9 @@ def test_labeller_is_a_noisy_bradley_terry_judge():
     assert choices == labeller.prefers_first([good] * 2000, [close] * 2000, seed=0)
     assert Labeller().probability(good, close) == pytest.approx(1 / (1 + math.exp(-2.0)))  # temperature 1
     assert Labeller(score=lambda text: -hidden_score(text)).probability(good, bad) < 0.5
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="temperature must be a finite number > 0, got 0"):
         Labeller(temperature=0)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="score must be a function"):
         Labeller(score="not a function")
     with pytest.raises(ValueError, match="as many"):
         labeller.prefers_first([good], [good, bad])
@@ -173,7 +178,7 @@ def test_bradley_terry_probability_by_hand():
     assert bradley_terry_probability(0.0, 2.0) == pytest.approx(1 - 1 / (1 + math.exp(-2)))
     tensor = bradley_terry_probability(torch.tensor([0.0, 3.0]), torch.tensor([0.0, 1.0]))
     assert torch.allclose(tensor, torch.tensor([0.5, 1 / (1 + math.exp(-2))]))
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="reward_a must be a finite number or a tensor"):
         bradley_terry_probability("1", 0.0)
     with pytest.raises(ValueError, match="same shape"):
         bradley_terry_probability(torch.zeros(2), torch.zeros(3))
@@ -183,9 +188,9 @@ def test_bradley_terry_loss_by_hand_and_bad_input():
     loss = bradley_terry_loss(torch.tensor([1.0, 0.0]), torch.tensor([0.0, 0.0]))
     expected = (-math.log(1 / (1 + math.exp(-1))) + math.log(2)) / 2
     assert float(loss) == pytest.approx(expected)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"rewards_chosen must have 1 dimension\(s\), got shape \(2, 1\)"):
         bradley_terry_loss(torch.zeros(2, 1), torch.zeros(2, 1))
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="rewards_chosen must be floating point, got dtype torch.int64"):
         bradley_terry_loss(torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.long))
     with pytest.raises(ValueError, match="at least one"):
         bradley_terry_loss(torch.zeros(0), torch.zeros(0))
@@ -207,7 +212,7 @@ def test_reward_model_reads_the_last_answer_token_and_leaves_the_model_alone(mod
         other = ids.clone()
         other[0, -2:] = tokenizer.stoi["the"]
         assert float(sequence_rewards(reward_model, other, mask)) == pytest.approx(float(scores[8]), abs=1e-6)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="model must be a GPT from llmbook.transformer"):
         reward_model_from(torch.nn.Linear(2, 2))
 
 
@@ -291,7 +296,7 @@ def test_ppo_clipped_loss_gradient_is_reinforce_at_ratio_one_and_clipped_beyond(
     assert pushed.grad[0, 0] == 0  # clipped: no further push
     with pytest.raises(ValueError, match="no token"):
         ppo_clipped_loss(log_probs, log_probs, advantages, torch.zeros(1, 2, dtype=torch.bool))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="clip must be a finite number > 0, got 0"):
         ppo_clipped_loss(log_probs, log_probs, advantages, mask, clip=0)
 
 
@@ -321,7 +326,7 @@ def test_dpo_loss_by_hand():
     assert float(loss) == pytest.approx(-math.log(1 / (1 + math.exp(-0.75))))
     same = torch.tensor([-2.0, -7.0])
     assert float(dpo_loss(same, same + 1, same, same + 1, beta=3.0)) == pytest.approx(math.log(2))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="beta must be a finite number > 0, got 0"):
         dpo_loss(same, same, same, same, beta=0)
     with pytest.raises(ValueError, match="same shape"):
         dpo_loss(same, same[:1], same, same, beta=1)
@@ -344,11 +349,11 @@ def test_train_dpo_raises_the_chosen_answers_relative_likelihood(model, tokenize
     assert after["accuracy"] == 1.0 and after["margin"] > 0.5
     assert after["margin"] == pytest.approx(0.5 * (after["chosen"] - after["rejected"]), rel=1e-4)
     assert after["loss"] == pytest.approx(losses[-1], abs=0.2)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="callback_every must be >= 1, got 0"):
         train_dpo(model, pairs, end_id, beta=0.5, steps=2, batch_size=4, lr=1e-3, callback_every=0)
     with pytest.raises(TypeError, match="callback"):
         train_dpo(model, pairs, end_id, beta=0.5, steps=2, batch_size=4, lr=1e-3, callback="print")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="beta must be a finite number > 0, got 0"):
         dpo_statistics(policy, model, pairs, end_id, beta=0)
 
 
@@ -374,5 +379,91 @@ def test_weights_fingerprint_changes_only_with_the_weights(model):
     with torch.no_grad():
         model.lm_head.weight[0, 0] += 1e-3
     assert weights_fingerprint(model) != before
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module, got str"):
         weights_fingerprint("model")
+
+
+# ------------------------------------------------------------------------ SFT, pairwise accuracy, evaluation
+
+
+class _CountingRewardModel(torch.nn.Module):
+    """A reward model with a known answer: its score at position t is how many times ``token`` occurs in 0..t,
+    so the reward of an answer is the number of ``token`` up to its end mark. It records the modes it ran in."""
+
+    def __init__(self, token):
+        super().__init__()
+        self.token, self.modes = token, []
+
+    def forward(self, ids):
+        self.modes.append(self.training)
+        return (ids == self.token).long().cumsum(1).float()[..., None], None
+
+
+class _LengthRewardModel(torch.nn.Module):
+    """A reward model whose score at position t is t + 1, so the reward of an answer is the number of tokens of
+    prompt and answer up to the answer's end mark."""
+
+    def forward(self, ids):
+        return torch.arange(1, ids.shape[1] + 1).float().expand(len(ids), -1)[..., None], None
+
+
+def test_supervised_fine_tune_lowers_the_sft_loss_reproducibly(model, tokenizer, capsys):
+    import copy
+
+    ids = encode_examples(tokenizer, demonstrations(32, seed=0), 14)
+    end_id = tokenizer.stoi[END]
+    start = copy.deepcopy(model)
+    with torch.no_grad():
+        before = float(sft_loss(model, ids, 4, end_id))
+    losses = supervised_fine_tune(model, ids, 4, end_id, steps=30, batch_size=8, lr=1e-2)
+    with torch.no_grad():
+        after = float(sft_loss(model, ids, 4, end_id))
+    assert len(losses) == 30 and after < 0.6 * before  # from about 3.6 (near uniform over 41 words) to below 2.2
+    assert not model.training
+    assert capsys.readouterr().out.count("SFT loss") == 4
+    # the same seed and start replay the same steps; another seed draws other batches
+    assert supervised_fine_tune(copy.deepcopy(start), ids, 4, end_id, steps=3, batch_size=8, lr=1e-2,
+                                verbose=False) == losses[:3]
+    assert supervised_fine_tune(copy.deepcopy(start), ids, 4, end_id, steps=3, batch_size=8, lr=1e-2, seed=1,
+                                verbose=False)[1:] != losses[1:3]
+    with pytest.raises(ValueError, match="steps must be >= 1, got 0"):
+        supervised_fine_tune(model, ids, 4, end_id, steps=0, batch_size=8, lr=1e-2)
+    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
+        supervised_fine_tune(model, ids, 4, end_id, steps=1, batch_size=8, lr=0.0)
+
+
+def test_pairwise_accuracy_is_the_share_of_pairs_ranked_right(tokenizer):
+    prompt = prompt_text("film")
+    chosen = ["the plot was superb and the cast was superb .",  # 2 superb vs 0: right
+              "the plot was great .",  # 0 vs 1: wrong
+              "the plot was superb .",  # 1 vs 1: a tie is not a success
+              "the plot was superb ."]  # 1 vs 0 (the two after the end mark are padding): right
+    rejected = ["the plot was dull .", "the plot was superb .", "the cast was superb .",
+                "the plot was dull . superb superb"]
+    pairs = {"chosen": encode_examples(tokenizer, [f"{prompt} {a}" for a in chosen], 14),
+             "rejected": encode_examples(tokenizer, [f"{prompt} {a}" for a in rejected], 14), "prompt_length": 4}
+    counter = _CountingRewardModel(tokenizer.stoi["superb"]).train()
+    assert pairwise_accuracy(counter, pairs, tokenizer.stoi[END]) == 0.5  # 2 of 4, by hand
+    assert counter.training and set(counter.modes) == {False}  # measured in eval mode, mode restored
+    swapped = {**pairs, "chosen": pairs["rejected"], "rejected": pairs["chosen"]}
+    assert pairwise_accuracy(counter, swapped, tokenizer.stoi[END]) == 0.25  # only pair 2 is right
+
+
+def test_evaluate_policy_measures_kl_rewards_and_scores_of_the_sampled_answers(model, tokenizer):
+    import copy
+
+    length_reward = _LengthRewardModel()
+    by_length = Labeller(score=lambda answer: float(len(answer.split())))
+    result = evaluate_policy(model, copy.deepcopy(model), length_reward, tokenizer, by_length, n_per_prompt=4,
+                             max_new_tokens=8, seed=0)
+    assert result["kl"] == pytest.approx(0.0, abs=1e-6)  # the policy is the reference
+    texts = result["texts"]
+    assert len(texts) == 12 and all(0 < len(t.split()) <= 8 for t in texts)
+    lengths = [len(t.split()) for t in texts]  # each answer up to and including its end mark
+    assert result["true_score"] == pytest.approx(sum(lengths) / 12)
+    assert result["rm_score"] == pytest.approx(4 + sum(lengths) / 12)  # the prompt's 4 tokens, then the answer
+    assert evaluate_policy(model, model, length_reward, tokenizer, by_length, 4, 8, seed=0) == result
+    changed = copy.deepcopy(model)
+    with torch.no_grad():
+        changed.final_norm.weight.mul_(30.0)  # sharper next-token distributions at every position
+    assert evaluate_policy(changed, model, length_reward, tokenizer, by_length, 4, 8, seed=0)["kl"] > 0.1

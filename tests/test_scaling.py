@@ -8,7 +8,6 @@ import torch
 
 from llmbook.params import transformer_block_params, transformer_params
 from llmbook.scaling import (
-    FLOPS_PER_PARAM_TOKEN,
     PowerLawFit,
     WittenBell,
     bootstrap_by_group,
@@ -30,10 +29,29 @@ from llmbook.transformer import GPT, GPTConfig
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def test_training_flops_is_six_n_d():
-    assert FLOPS_PER_PARAM_TOKEN == 6
-    assert training_flops(175e9, 300e9) == pytest.approx(3.15e23)
-    assert training_flops(10, 7) == 420
+def test_training_flops_counts_what_pytorch_computes_for_a_training_step():
+    # Forward and backward through bias-free linear layers, counted by PyTorch's FLOP counter: 2 FLOPs per
+    # weight and token forward, 2 for the gradient of the input and 2 for that of the weight: exactly 6 N D.
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16, bias=False), torch.nn.GELU(),
+                                torch.nn.Linear(16, 4, bias=False))
+    x = torch.randn(5, 3, 8, requires_grad=True)  # 15 tokens
+    with FlopCounterMode(display=False) as counter:
+        model(x).square().sum().backward()
+    n_params = sum(p.numel() for p in model.parameters())
+    assert counter.get_total_flops() == training_flops(n_params, 15)
+
+
+def test_training_flops_matches_published_budgets():
+    # GPT-3 175B on 300B tokens: 3.14e23 FLOPs (Brown et al., 2020, table D.1);
+    # Chinchilla 70B on 1.4T tokens: Gopher's budget of 5.76e23 FLOPs (Hoffmann et al., 2022)
+    assert training_flops(175e9, 300e9) == pytest.approx(3.14e23, rel=0.01)
+    assert training_flops(70e9, 1.4e12) == pytest.approx(5.76e23, rel=0.03)
+    # twice the parameters or twice the tokens cost twice the compute
+    assert training_flops(2 * 175e9, 300e9) == pytest.approx(2 * training_flops(175e9, 300e9))
+    assert training_flops(175e9, 600e9) == pytest.approx(2 * training_flops(175e9, 300e9))
 
 
 @pytest.mark.parametrize("bad", [0, -1, float("nan"), float("inf")])
@@ -54,9 +72,12 @@ def test_training_flops_rejects_non_numbers():
 def test_gpu_days():
     # one day of a 1 FLOP/s chip at full use is 86,400 FLOPs
     assert gpu_days(86_400, 1.0, utilisation=1.0) == pytest.approx(1.0)
-    assert gpu_days(86_400, 1.0, utilisation=0.5) == pytest.approx(2.0)
-    # GPT-3 on A100s at 40 % of the 312 TFLOP/s peak: about 29,000 GPU-days
-    assert gpu_days(3.15e23, 312e12, 0.4) == pytest.approx(3.15e23 / (312e12 * 0.4) / 86_400)
+    assert gpu_days(86_400, 1.0, utilisation=0.5) == pytest.approx(2.0)  # half the use, twice the days
+    assert gpu_days(2 * 86_400, 1.0, utilisation=1.0) == pytest.approx(2.0)  # twice the work
+    assert gpu_days(86_400, 4.0, utilisation=1.0) == pytest.approx(0.25)  # a chip four times as fast
+    # LLaMA-65B: 1.4T tokens took 1,022,362 A100 GPU-hours (Touvron et al., 2023, table 15), i.e. the 312 TFLOP/s
+    # peak used at about 48 %
+    assert gpu_days(training_flops(65.2e9, 1.4e12), 312e12, 0.48) * 24 == pytest.approx(1_022_362, rel=0.02)
 
 
 @pytest.mark.parametrize("utilisation", [0, -0.1, 1.5])
@@ -77,6 +98,20 @@ def test_compute_optimal_satisfies_both_equations():
     assert n_tokens == pytest.approx(20 * n_params)
     assert training_flops(n_params, n_tokens) == pytest.approx(5.88e23)
     assert n_params == pytest.approx(70e9, rel=1e-3)  # Chinchilla: 70B parameters, 1.4T tokens
+
+
+def test_compute_optimal_grows_parameters_and_tokens_as_the_square_root_of_compute():
+    # Hoffmann et al. (2022) find N_opt and D_opt both proportional to C^0.5: 100 times the compute buys 10 times
+    # the parameters and 10 times the tokens, and the ratio D / N stays at about 20
+    budgets = np.geomspace(1e18, 1e26, 9)
+    splits = np.array([compute_optimal(c) for c in budgets])
+    slopes = np.polyfit(np.log(budgets), np.log(splits), 1)[0]
+    assert slopes == pytest.approx([0.5, 0.5], abs=1e-9)
+    assert np.allclose(splits[:, 1] / splits[:, 0], 20)
+    assert np.all(np.diff(splits, axis=0) > 0)  # more compute, more of both
+    # Chinchilla's own budget gives Chinchilla's size within 2 %: 70B parameters and 1.4T tokens
+    n_params, n_tokens = compute_optimal(5.76e23)
+    assert n_params == pytest.approx(70e9, rel=0.02) and n_tokens == pytest.approx(1.4e12, rel=0.02)
 
 
 def test_compute_optimal_other_ratio():

@@ -137,3 +137,78 @@ def test_train_leaves_the_model_in_the_mode_it_found(mode):
     model.train(mode)
     train(model, data, data, steps=2, batch_size=4, lr=1e-3, warmup_steps=0, eval_every=2, verbose=False)
     assert model.training is mode
+
+
+# ------------------------------------------------------------------------------------ the one training loop
+
+
+def _tiny_problem(seed=0):
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    x, y = torch.randn(32, 4), torch.randn(32, 1)
+    return model, x, y
+
+
+def test_optimise_is_bit_identical_to_the_loop_written_out():
+    """zero_grad, backward, clip, step, in that order, with the schedule set first: the trainers rely on it."""
+    from llmbook.training import optimise
+
+    def loss_of(model, x, y, generator):
+        rows = torch.randint(len(x), (8,), generator=generator)
+        return torch.nn.functional.mse_loss(model(x[rows]), y[rows])
+
+    model, x, y = _tiny_problem()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.1)
+    generator = torch.Generator().manual_seed(1)
+    by_hand = []
+    for step in range(12):
+        for group in optimizer.param_groups:
+            group["lr"] = 0.1 / (step + 1)
+        loss = loss_of(model, x, y, generator)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(model.parameters()), 0.5)
+        optimizer.step()
+        by_hand.append(loss.item())
+
+    twin, _, _ = _tiny_problem()
+    twin_optimizer = torch.optim.AdamW(twin.parameters(), lr=0.1)
+    twin_generator = torch.Generator().manual_seed(1)
+    seen = []
+    losses = optimise(twin_optimizer, lambda: loss_of(twin, x, y, twin_generator), 12,
+                      schedule=lambda step: 0.1 / (step + 1), grad_clip=0.5, clip_parameters=list(twin.parameters()),
+                      after_step=lambda step, so_far: seen.append((step, len(so_far))))
+    assert losses == by_hand  # exactly, not approximately
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), twin.parameters(), strict=True))
+    assert seen == [(k, k) for k in range(1, 13)]
+    assert twin_optimizer.param_groups[0]["lr"] == 0.1 / 12
+
+
+def test_optimise_without_steps_and_bad_input():
+    from llmbook.training import optimise
+
+    model, x, y = _tiny_problem()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    before = [p.clone() for p in model.parameters()]
+    assert optimise(optimizer, lambda: model(x).sum(), 0) == []
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    with pytest.raises(ValueError, match="grad_clip needs clip_parameters"):
+        optimise(optimizer, lambda: model(x).sum(), 1, grad_clip=1.0)
+    with pytest.raises(ValueError, match="grad_clip must be a finite number > 0, got 0"):
+        optimise(optimizer, lambda: model(x).sum(), 1, grad_clip=0.0, clip_parameters=list(model.parameters()))
+    with pytest.raises(TypeError, match="step_loss must be a function"):
+        optimise(optimizer, 3.0, 1)
+    with pytest.raises(ValueError, match="steps must be >= 0, got -1"):
+        optimise(optimizer, lambda: model(x).sum(), -1)
+
+
+def test_train_reports_wall_clock_seconds_and_the_losses_since_the_previous_report(capsys):
+    torch.manual_seed(0)
+    data = torch.tensor([0, 1, 2, 3] * 50)
+    model = GPT(GPTConfig(vocab_size=4, n_ctx=8, d_model=16, n_layers=1, n_heads=2))
+    history = train(model, data, data, steps=5, batch_size=4, lr=1e-2, warmup_steps=1, eval_every=2)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[1] for line in lines] == ["0/5", "2/5", "4/5", "5/5"]
+    means = [sum(history["train_loss"][a:b]) / (b - a) for a, b in ((0, 2), (2, 4), (4, 5))]
+    assert [line.split()[4] for line in lines[1:]] == [f"{m:.3f}" for m in means]
+    assert history["steps"] == [1, 2, 3, 4, 5] and 0 < history["seconds"] < 60

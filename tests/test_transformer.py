@@ -3,8 +3,10 @@ import torch
 
 from llmbook.transformer import (
     GPT,
+    POSITIONAL_KINDS,
     GPTConfig,
     MultiHeadAttention,
+    TransformerBlock,
     causal_mask,
     scaled_dot_product_attention,
     sinusoidal_positions,
@@ -76,10 +78,83 @@ def test_gpt_forward_and_loss():
     assert len(model.attention_weights()) == 2
 
 
-@pytest.mark.parametrize("positional", ["learned", "sinusoidal", "none"])
-def test_gpt_position_options(positional):
-    model = GPT(GPTConfig(vocab_size=5, n_ctx=4, d_model=8, n_layers=1, n_heads=2, positional=positional))
-    assert model(torch.zeros(1, 4, dtype=torch.long))[0].shape == (1, 4, 5)
+def _gpt(positional, n_layers=1):
+    # PyTorch's initialisation, so that logits are large enough for position effects to stand out of rounding
+    torch.manual_seed(0)
+    config = GPTConfig(vocab_size=11, n_ctx=8, d_model=16, n_layers=n_layers, n_heads=2, positional=positional,
+                       init="pytorch", tie_weights=False)
+    return GPT(config).eval()
+
+
+def _last_logits_after_shuffling_the_prefix(model):
+    """Logits at the last position for a sequence and for the same sequence with its first 7 tokens permuted."""
+    torch.manual_seed(1)
+    ids = torch.randperm(11)[:8][None]  # 8 distinct tokens, so that every permutation changes the sequence
+    shuffled = ids[:, [3, 0, 6, 1, 5, 2, 4, 7]]  # the last token stays in place
+    with torch.no_grad():
+        return model(ids)[0][0], model(shuffled)[0][0]
+
+
+def test_without_positions_one_causal_layer_sees_the_prefix_as_a_bag_of_tokens():
+    # Causal attention without positions: position t attends to the *set* of tokens 0..t, so its output does not
+    # change when the earlier tokens are reordered. (It is not equivariant: each earlier position sees another
+    # prefix once the tokens move, so their outputs change.)
+    original, shuffled = _last_logits_after_shuffling_the_prefix(_gpt("none"))
+    assert original.shape == (8, 11)
+    assert torch.allclose(original[-1], shuffled[-1], atol=1e-5)
+    assert not torch.allclose(original[:-1], shuffled[:-1], atol=1e-2)
+
+
+def test_without_positions_a_second_causal_layer_recovers_order():
+    # With two layers the invariance is gone: the first layer's outputs at earlier positions depend on how many
+    # tokens each one saw, so the causal mask itself tells the model about order (Haviv et al., 2022).
+    original, shuffled = _last_logits_after_shuffling_the_prefix(_gpt("none", n_layers=2))
+    assert (original[-1] - shuffled[-1]).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("positional", [kind for kind in POSITIONAL_KINDS if kind != "none"])
+def test_with_positions_reordering_the_prefix_changes_the_last_output(positional):
+    original, shuffled = _last_logits_after_shuffling_the_prefix(_gpt(positional))
+    assert (original[-1] - shuffled[-1]).abs().max() > 1e-2
+
+
+def test_without_positions_a_non_causal_stack_is_permutation_equivariant():
+    # Without a causal mask and without positions, attention, layer norm and the feed-forward layer all treat the
+    # positions as a set: permuting the input permutes the output, through a whole stack of blocks.
+    blocks = torch.nn.Sequential(*(TransformerBlock(16, 4, causal=False) for _ in range(2))).eval()
+    x = torch.randn(2, 7, 16)
+    perm = torch.tensor([4, 0, 6, 2, 1, 5, 3])
+    with torch.no_grad():
+        assert torch.allclose(blocks(x)[:, perm], blocks(x[:, perm]), atol=1e-5)
+        causal = torch.nn.Sequential(*(TransformerBlock(16, 4, causal=True) for _ in range(2))).eval()
+        assert not torch.allclose(causal(x)[:, perm], causal(x[:, perm]), atol=1e-3)
+
+
+@pytest.mark.parametrize("positional", POSITIONAL_KINDS)
+def test_a_repeated_token_gives_the_same_output_everywhere_only_without_positions(positional):
+    # Every position of "7 7 7 7 7 7 7 7" sees the same set of tokens, at any depth; only position information can
+    # tell the positions apart.
+    model = _gpt(positional, n_layers=2)
+    with torch.no_grad():
+        logits = model(torch.full((1, 8), 7))[0][0]
+    spread = (logits - logits[0]).abs().max()
+    assert spread < 1e-5 if positional == "none" else spread > 1e-2
+
+
+@pytest.mark.parametrize("positional", [kind for kind in POSITIONAL_KINDS if kind != "none"])
+def test_each_position_encoding_changes_the_output(positional):
+    # The same weights with and without position information: only the positions differ.
+    model = _gpt(positional, n_layers=2)
+    plain = _gpt("none", n_layers=2)
+    missing, _ = plain.load_state_dict(model.state_dict(), strict=False)
+    assert missing == []  # every weight of the plain model comes from the model with positions
+    ids = torch.tensor([[3, 1, 4, 1, 5, 9, 2, 6]])
+    with torch.no_grad():
+        with_positions, without = model(ids)[0], plain(ids)[0]
+        assert (with_positions - without).abs().max() > 1e-2
+        if positional == "learned":  # a zero table of learned positions is the same as no positions
+            model.position_embedding.weight.zero_()
+            assert torch.allclose(model(ids)[0], without, atol=1e-5)
 
 
 def test_bad_input_gives_clear_errors():

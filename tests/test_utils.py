@@ -1,3 +1,6 @@
+import os
+import random
+
 import numpy as np
 import pytest
 import torch
@@ -21,10 +24,57 @@ def test_set_seed_makes_numpy_and_torch_repeatable():
     assert np.array_equal(a[0], b[0]) and torch.equal(a[1], b[1])
 
 
-def test_setup_reports_settings():
-    info = setup(seed=1, threads=1)
-    assert info["seed"] == 1 and info["threads"] == 1
-    setup(seed=0, threads=2)
+OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
+
+
+@pytest.fixture()
+def restore_global_state(monkeypatch):
+    """Undo everything setup() changes: random states, thread counts, deterministic mode, environment."""
+    from threadpoolctl import threadpool_limits
+
+    for name in OFFLINE_VARIABLES:  # online for now; monkeypatch restores (or removes) them afterwards
+        monkeypatch.setenv(name, "0")
+    blas = threadpool_limits(limits=None)  # records the current limits, changes nothing
+    states = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    threads = torch.get_num_threads()
+    deterministic = (torch.are_deterministic_algorithms_enabled(),
+                     torch.is_deterministic_algorithms_warn_only_enabled())
+    fill = torch.utils.deterministic.fill_uninitialized_memory
+    try:
+        yield
+    finally:
+        blas.restore_original_limits()
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
+        torch.utils.deterministic.fill_uninitialized_memory = fill
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.set_rng_state(states[2])
+
+
+def _draws():
+    return random.random(), np.random.rand(3).tolist(), torch.rand(3).tolist()
+
+
+def test_setup_fixes_threads_seeds_and_offline_mode(restore_global_state):
+    from threadpoolctl import threadpool_info
+
+    info = setup(seed=1, threads=2)
+    assert info["seed"] == 1 and info["threads"] == 2 == torch.get_num_threads()
+    assert all(lib["num_threads"] == 2 for lib in threadpool_info())  # NumPy's BLAS too
+    assert all(os.environ[name] == "1" for name in OFFLINE_VARIABLES)
+    assert torch.are_deterministic_algorithms_enabled()
+    first = _draws()
+    assert setup(seed=1, threads=1)["threads"] == 1 == torch.get_num_threads()
+    assert all(lib["num_threads"] == 1 for lib in threadpool_info())
+    assert _draws() == first  # the same seed replays Python's, NumPy's and PyTorch's draws
+    setup(seed=2, threads=1)
+    assert all(a != b for a, b in zip(_draws(), first, strict=True))  # another seed, other draws in each
+    with pytest.raises(ValueError, match="threads must be >= 1, got 0"):
+        setup(seed=3, threads=0)
+    assert torch.get_num_threads() == 1  # a rejected call changes nothing
+    with pytest.raises(TypeError, match="threads must be an integer"):
+        setup(threads=1.0)
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, "3", True])

@@ -1,7 +1,7 @@
 """Chapter 1's coding exercise: BERT-large's parameters counted by hand (``ex-01-bert-large``).
 
-The reference count is :func:`llmbook.architectures.bert_params` for BERT-large's size in
-:data:`llmbook.architectures.BERT_SIZES` (its vocabulary and positions are ``bert_params``'s defaults).
+The reference count is :func:`llmbook.params.bert_params` for BERT-large's size in
+:data:`llmbook.params.BERT_SIZES` (its vocabulary and positions are ``bert_params``'s defaults).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ def _bert_large() -> dict:
     positions from ``bert_params``'s defaults (BERT's, for both sizes)."""
     import inspect
 
-    from llmbook.architectures import BERT_SIZES, bert_params
+    from llmbook.params import BERT_SIZES, bert_params
 
     size = BERT_SIZES["BERT-large"]
     defaults = inspect.signature(bert_params).parameters

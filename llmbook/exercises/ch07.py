@@ -16,7 +16,7 @@ CROSS_DATES = ((1962, 10, 23), (2001, 1, 5), (1977, 7, 14), (2049, 12, 31), (195
 def _cross_maps(model, batch, day) -> torch.Tensor:
     """The cross-attention weights (heads, n_out, n_in) of the first decoder block for one date, where n_out
     counts the written characters and the end token (the positions with a target)."""
-    from llmbook.architectures import IGNORE_INDEX
+    from llmbook.training import IGNORE_INDEX
 
     source, decoder_in, targets = batch([day])
     n_out = int((targets[0] != IGNORE_INDEX).sum())

@@ -13,7 +13,7 @@ def check_groups(answer, **_) -> str:
     """ex-11-groups: ``answer(weight, bits, group)`` returns the weight quantised in groups of ``group``
     consecutive weights per row (each group with its own scale) and dequantised, with the weight's shape.
     Tried at three settings (bits, group size, shape), so an answer that ignores ``bits`` or ``group`` fails."""
-    from llmbook.inference import dequantise, quantise_per_channel
+    from llmbook.quantisation import dequantise, quantise_per_channel
 
     need_callable(answer, "quantise_groups(weight, bits, group)")
     g = torch.Generator().manual_seed(11)
