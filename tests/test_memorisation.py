@@ -2,21 +2,13 @@
 
 import pytest
 import torch
+from tiny_models import make_model
 from torch import nn
 
 from llmbook.architectures import MaskedLM
 from llmbook.inference import generate_with_cache
 from llmbook.memorisation import verbatim_completion_rate
-from llmbook.transformer import GPT, GPTConfig
-
-
-def make_model(positional="learned", n_ctx=12, seed=0):
-    torch.manual_seed(seed)
-    m = GPT(GPTConfig(vocab_size=13, n_ctx=n_ctx, d_model=16, n_layers=2, n_heads=2, positional=positional))
-    with torch.no_grad():  # larger weights than the default init, so that the distributions are far from uniform
-        for p in m.parameters():
-            p.mul_(20)
-    return m.eval()
+from llmbook.transformer import GPTConfig
 
 
 def test_verbatim_completion_rate():

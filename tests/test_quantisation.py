@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from tiny_models import make_model
 
 from llmbook.quantisation import (
     dequantise,
@@ -10,16 +11,6 @@ from llmbook.quantisation import (
     quantised_copy,
     quantised_weight_bytes,
 )
-from llmbook.transformer import GPT, GPTConfig
-
-
-def make_model(positional="learned", n_ctx=12, seed=0):
-    torch.manual_seed(seed)
-    m = GPT(GPTConfig(vocab_size=13, n_ctx=n_ctx, d_model=16, n_layers=2, n_heads=2, positional=positional))
-    with torch.no_grad():  # larger weights than the default init, so that the distributions are far from uniform
-        for p in m.parameters():
-            p.mul_(20)
-    return m.eval()
 
 
 @pytest.mark.parametrize("bits", [2, 3, 4, 8])
