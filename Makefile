@@ -82,8 +82,9 @@ book: $(STAMP)
 test: $(STAMP)
 	@failed=0; \
 	for step in lint unit install-check nbval nbval-other-cpu student-check autograde-check hub-smoke build-strict build-strict-zh i18n-check links site-check; do \
-	  echo "=== make $$step ==="; \
+	  echo "=== make $$step ==="; start=$$(date +%s); \
 	  $(MAKE) --no-print-directory $$step || { echo "*** $$step FAILED"; failed=1; }; \
+	  echo "=== make $$step: $$(( $$(date +%s) - start )) s"; \
 	done; \
 	if [ $$failed -ne 0 ]; then echo "make test: some checks failed"; exit 1; fi; \
 	echo "make test: all checks passed"

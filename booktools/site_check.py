@@ -49,7 +49,8 @@ SEARCH_TERMS = ("attention", "embedding")
 ZH_SEARCH_TERMS = ("注意力",)
 ZH = "zh/"
 WIDTH = 1280
-SKIP = ("_static/*", "genindex.html", "search.html", "_sources/*", "_images/*")
+# Sphinx's own generated pages (indices, search) carry no language switch.
+SKIP = ("_static/*", "genindex.html", "py-modindex.html", "search.html", "_sources/*", "_images/*")
 
 # Runs in the page: unrendered maths and code blocks wider than their column.
 PAGE_PROBE = """() => {
