@@ -93,7 +93,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check llmbook booktools tests benchmarks scripts notebooks _ext
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n 2 tests
 
 # llmbook on its own: a fresh virtual environment, `pip install .`, every module imported (about a minute).
 install-check: $(STAMP)

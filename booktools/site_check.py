@@ -28,6 +28,7 @@ import http.server
 import json
 import shutil
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -44,7 +45,8 @@ BROWSER_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-qu
 LOCAL_HOSTS = ("127.0.0.1",)
 # WCAG 2.x A and AA, plus label-content-name-mismatch (WCAG 2.5.3), which axe-core still marks experimental.
 AXE_OPTIONS = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]},
-               "rules": {"label-content-name-mismatch": {"enabled": True}}}
+               "rules": {"label-content-name-mismatch": {"enabled": True}},
+               "resultTypes": ["violations"]}  # only violations are reported; skipping the rest is faster
 SEARCH_TERMS = ("attention", "embedding")
 ZH_SEARCH_TERMS = ("注意力",)
 ZH = "zh/"
@@ -161,12 +163,47 @@ def check_search(page, base: str, terms=SEARCH_TERMS, prefix: str = "") -> dict[
     return found
 
 
+def check_pages(browser_path: str, base: str, pages: list[str], search_root: Path | None) -> tuple[list, dict]:
+    """Open ``pages`` in a browser of its own; with ``search_root``, also try the search of both editions."""
+    from axe_playwright_python.sync_playwright import Axe
+    from playwright.sync_api import sync_playwright
+
+    log = {"failed": [], "console": []}
+    reports, search = [], {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=browser_path, args=BROWSER_ARGS)
+        context = browser.new_context(viewport={"width": WIDTH, "height": 900}, service_workers="block")
+        page = context.new_page()
+
+        def on_request(request):
+            if urlsplit(request.url).hostname not in LOCAL_HOSTS:
+                log["failed"].append("third-party request " + request.url[:100])
+
+        page.on("request", on_request)
+        page.on("requestfailed", lambda r: log["failed"].append(f"failed {r.url[:100]}")
+                if urlsplit(r.url).hostname in LOCAL_HOSTS else None)
+        page.on("response", lambda r: log["failed"].append(f"HTTP {r.status} {r.url[:100]}")
+                if r.status >= 400 else None)
+        page.on("console", lambda m: log["console"].append(m.text[:160]) if m.type == "error" else None)
+        page.on("pageerror", lambda e: log["console"].append(str(e)[:160]))
+        axe = Axe()
+        for rel in pages:
+            reports.append(check_page(page, axe, base, rel, log))
+        if search_root is not None:
+            search = check_search(page, base)
+            if (search_root / ZH / "search.html").exists():
+                search.update(check_search(page, base, ZH_SEARCH_TERMS, ZH))
+        browser.close()
+    return reports, search
+
+
 def main(argv: list[str]) -> int:
     """The command line (see the module's docstring); 1 on any problem."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", nargs="?", default="_build/html")
     parser.add_argument("--browser", help="path to a Chromium executable (default: Debian's /usr/bin/chromium)")
     parser.add_argument("--pages", nargs="*", help="only pages matching these glob patterns")
+    parser.add_argument("--jobs", type=int, default=2, help="browsers working at once (default 2)")
     args = parser.parse_args(argv)
     root = Path(args.root)
     if not (root / "index.html").exists():
@@ -176,41 +213,21 @@ def main(argv: list[str]) -> int:
     if browser_path is None:
         print("site-check: no Chromium found (install Debian's package: apt-get install chromium)")
         return 1
-    from axe_playwright_python.sync_playwright import Axe
-    from playwright.sync_api import sync_playwright
-
     static_problems = site_links.check(root)
     pages = pages_to_check(root, args.pages)
     static_problems += language_switch_problems(root, pages)
     server, base = serve(root)
-    log = {"failed": [], "console": []}
-    reports = []
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=browser_path, args=BROWSER_ARGS)
-            context = browser.new_context(viewport={"width": WIDTH, "height": 900}, service_workers="block")
-            page = context.new_page()
-
-            def on_request(request):
-                if urlsplit(request.url).hostname not in LOCAL_HOSTS:
-                    log["failed"].append("third-party request " + request.url[:100])
-
-            page.on("request", on_request)
-            page.on("requestfailed", lambda r: log["failed"].append(f"failed {r.url[:100]}")
-                    if urlsplit(r.url).hostname in LOCAL_HOSTS else None)
-            page.on("response", lambda r: log["failed"].append(f"HTTP {r.status} {r.url[:100]}")
-                    if r.status >= 400 else None)
-            page.on("console", lambda m: log["console"].append(m.text[:160]) if m.type == "error" else None)
-            page.on("pageerror", lambda e: log["console"].append(str(e)[:160]))
-            axe = Axe()
-            for rel in pages:
-                reports.append(check_page(page, axe, base, rel, log))
-            search = check_search(page, base)
-            if (root / ZH / "search.html").exists():
-                search.update(check_search(page, base, ZH_SEARCH_TERMS, ZH))
-            browser.close()
+    jobs = max(1, min(args.jobs, len(pages)))
+    try:  # one browser per thread (Playwright: an instance per thread), each taking every jobs-th page
+        with ThreadPoolExecutor(max_workers=jobs) as threads:
+            futures = [threads.submit(check_pages, browser_path, base, pages[i::jobs],
+                                      root if i == 0 else None) for i in range(jobs)]
+            results = [future.result() for future in futures]
     finally:
         server.shutdown()
+    order = {rel: i for i, rel in enumerate(pages)}
+    reports = sorted((r for chunk, _ in results for r in chunk), key=lambda r: order[r["page"]])
+    search = results[0][1]
 
     problems = list(static_problems)
     print(f"{'page':58s} {'maths':>5s} {'unrend.':>7s} {'axe':>4s} {'failed':>6s} {'console':>7s} {'wide':>4s}")

@@ -72,3 +72,31 @@ def test_images_load_lazily_unless_the_page_says_otherwise():
     fixed = book_site.fix_html(html)
     assert '<img loading="lazy" alt="a plot"' in fixed
     assert '<img loading="eager" alt="logo"' in fixed and fixed.count("loading=") == 2
+
+
+BAD_PAGE = """<!DOCTYPE html><html lang="en"><head><title>Bad</title><link rel="icon" href="data:,"></head><body><main><article>
+<h1>A page with problems</h1>
+<p style="color:#bbb;background:#fff">Pale grey text on white fails the contrast rule.</p>
+<pre style="width:100px;overflow:auto">{line}</pre>
+<script>console.error("broken on purpose")</script>
+</article></main></body></html>"""
+
+
+def test_the_browser_check_reports_axe_violations_console_errors_and_wide_code(tmp_path):
+    browser = site_check.find_browser(None)
+    if browser is None:
+        import pytest
+        pytest.skip("no Chromium on this machine (apt-get install chromium)")
+    (tmp_path / "bad.html").write_text(BAD_PAGE.format(line="x = 1  " * 40))
+    (tmp_path / "good.html").write_text(BAD_PAGE.replace("#bbb", "#000").replace(
+        '<script>console.error("broken on purpose")</script>', "").format(line="x = 1"))
+    server, base = site_check.serve(tmp_path)
+    try:
+        reports, search = site_check.check_pages(browser, base, ["bad.html", "good.html"], None)
+    finally:
+        server.shutdown()
+    bad, good = reports
+    # pale text, and a scrolling code block a keyboard cannot reach
+    assert {rule for rule, _, _ in bad["axe"]} == {"color-contrast", "scrollable-region-focusable"}
+    assert bad["console"] == ["broken on purpose"] and len(bad["wide"]) == 1
+    assert good["axe"] == [] and good["console"] == [] and good["wide"] == [] and search == {}
