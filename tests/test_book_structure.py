@@ -211,3 +211,37 @@ def test_headings_are_not_numbered_by_hand(path):
         if cell["cell_type"] == "markdown":
             for heading in re.findall(r"^#+ +(.*)$", text(cell), re.MULTILINE):
                 assert not re.match(r"\d+(\.\d+)*\.?\s", heading), f"{path.name}: heading numbered by hand: {heading}"
+
+
+def llmbook_imports(nb: dict) -> dict[str, tuple[str, int]]:
+    """Every name a notebook imports from llmbook: name -> (module, index of the first importing cell)."""
+    import ast
+
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    found = {}
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        source = TransformerManager().transform_cell(text(cell))  # %pip lines become Python
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "llmbook":
+                for alias in node.names:
+                    found.setdefault(alias.name, (node.module, i))
+    return found
+
+
+# Set-up helpers that every chapter calls in its first cell (linked from the setup page), and the self-check call.
+NOT_LINKED = {"setup", "use_book_style", "check", "PALETTE"}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_llmbook_name_a_chapter_uses_links_to_its_reference_entry(path):
+    """CONTRIBUTING: every llmbook function, class or module a chapter imports is linked with a {py:...} role in its
+    prose (constants, named in capitals, are data, not calls)."""
+    nb = load(path)
+    prose = " ".join(text(c) for c in nb["cells"] if c["cell_type"] == "markdown")
+    linked = {target.split(".")[-1] for target in re.findall(r"\{py:\w+\}`[^`<]*?<?~?llmbook\.([\w.]+)>?`", prose)}
+    unlinked = sorted(name for name in llmbook_imports(nb)
+                      if name not in linked and name not in NOT_LINKED and not name.isupper())
+    assert not unlinked, f"link these to their reference entries at first use: {unlinked}"
