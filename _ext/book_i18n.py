@@ -1,8 +1,9 @@
 """The two editions of the site, English and Chinese (中文版), built from the same sources.
 
-- Every page gets a language switch under its title (and ``<link rel="alternate" hreflang>`` in its head) that
-  opens the same page in the other edition. The Chinese site lives in ``zh/`` inside the English one
-  (``make book-zh`` builds it there), so the links are relative and work offline and on any host.
+- Every page gets a language switch under its title that opens the same page in the other edition. The Chinese
+  site lives in ``zh/`` inside the English one (``make book-zh`` builds it there), so the links are relative and
+  work offline and on any host. When ``html_baseurl`` gives the site's address, the head also gets
+  ``<link rel="alternate" hreflang>`` for search engines, which need it absolute (a relative one fails Lighthouse).
 - In the Chinese build the alt text of figures in notebook outputs and the titles of exercises, which Sphinx does
   not extract as messages, are translated from the page's catalogue (contexts ``alt text`` and ``exercise title``;
   see ``booktools/i18n.py``), and the few English
@@ -41,13 +42,23 @@ def switch_html(pagename: str, chinese: bool) -> str:
             f'<span aria-hidden="true">🌐 </span>{text}</a></p>')
 
 
+def alternate_link(pagename: str, chinese: bool, baseurl: str) -> str:
+    """``<link rel="alternate" hreflang>`` to the other edition, for search engines, which need an absolute URL:
+    empty when the site's address (``html_baseurl``, the English site's root) is not configured."""
+    if not baseurl:
+        return ""
+    root = baseurl.rstrip("/") + "/"
+    href = f"{root}{pagename}.html" if chinese else f"{root}{ZH_DIR}/{pagename}.html"
+    return f'<link rel="alternate" hreflang="{"en" if chinese else "zh-CN"}" href="{href}">'
+
+
 def _add_switch(app, pagename, templatename, context, doctree):
     if "body" not in context or doctree is None:
         return
     chinese = is_chinese(app)
-    href = other_edition(pagename, chinese)
-    lang = "en" if chinese else "zh-CN"
-    context["metatags"] = context.get("metatags", "") + f'\n<link rel="alternate" hreflang="{lang}" href="{href}">'
+    link = alternate_link(pagename, chinese, app.config.html_baseurl)
+    if link:
+        context["metatags"] = context.get("metatags", "") + "\n" + link
     body = context["body"]
     end = body.find("</h1>")
     if end >= 0:

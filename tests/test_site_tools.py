@@ -100,3 +100,13 @@ def test_the_browser_check_reports_axe_violations_console_errors_and_wide_code(t
     assert {rule for rule, _, _ in bad["axe"]} == {"color-contrast", "scrollable-region-focusable"}
     assert bad["console"] == ["broken on purpose"] and len(bad["wide"]) == 1
     assert good["axe"] == [] and good["console"] == [] and good["wide"] == [] and search == {}
+
+
+def test_hreflang_links_are_absolute_or_absent():
+    import book_i18n
+
+    assert book_i18n.alternate_link("notebooks/05_inside_an_llm", False, "") == ""
+    assert book_i18n.alternate_link("book/intro", False, "https://example.org/book/") == (
+        '<link rel="alternate" hreflang="zh-CN" href="https://example.org/book/zh/book/intro.html">')
+    assert book_i18n.alternate_link("book/intro", True, "https://example.org/book") == (
+        '<link rel="alternate" hreflang="en" href="https://example.org/book/book/intro.html">')
