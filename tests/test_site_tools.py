@@ -74,7 +74,8 @@ def test_images_load_lazily_unless_the_page_says_otherwise():
     assert '<img loading="eager" alt="logo"' in fixed and fixed.count("loading=") == 2
 
 
-BAD_PAGE = """<!DOCTYPE html><html lang="en"><head><title>Bad</title><link rel="icon" href="data:,"></head><body><main><article>
+BAD_PAGE = """<!DOCTYPE html><html lang="en"><head><title>Bad</title><link rel="icon" href="data:,"></head>
+<body><main><article>
 <h1>A page with problems</h1>
 <p style="color:#bbb;background:#fff">Pale grey text on white fails the contrast rule.</p>
 <pre style="width:100px;overflow:auto">{line}</pre>
