@@ -7,6 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from booktools import nbval_policy as policy
 from booktools.nbval_policy import Tolerance, align_numbers, cell_kind, policy_counts, report, within_tolerance
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,3 +103,30 @@ def test_policy_report_counts_every_kind(tmp_path):
                                 _code("3", tags=["nbval-tolerance"], **TOLERANT), nbformat.v4.new_markdown_cell("x")])
     assert policy_counts([path]) == {str(path): {"exact": 1, "tolerance": 1, "run-dependent": 1}}
     assert "1 of 3 code cells compared exactly (33%)" in report([path])
+
+
+def test_a_kernel_that_does_not_answer_is_started_again_and_a_lasting_failure_still_fails(monkeypatch):
+    import nbval.kernel
+
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) < 2:
+            raise RuntimeError("Kernel didn't respond in 60 seconds")
+        return "km", "kc"
+
+    monkeypatch.setattr(nbval.kernel, "start_new_kernel", flaky)
+    policy._retry_kernel_start(attempts=3)
+    assert nbval.kernel.start_new_kernel(kernel_name="python3") == ("km", "kc") and len(calls) == 2
+
+    def dead(*args, **kwargs):
+        calls.append(1)
+        raise RuntimeError("Kernel didn't respond in 60 seconds")
+
+    calls.clear()
+    monkeypatch.setattr(nbval.kernel, "start_new_kernel", dead)
+    policy._retry_kernel_start(attempts=3)
+    with pytest.raises(RuntimeError, match="didn't respond"):
+        nbval.kernel.start_new_kernel(kernel_name="python3")
+    assert len(calls) == 3
